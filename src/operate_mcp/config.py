@@ -59,11 +59,12 @@ class Settings(BaseSettings):
     provider: Literal["anthropic", "scripted"] = "anthropic"
     anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None
-    model: str = "claude-sonnet-4-5"
+    model: str = "claude-sonnet-5"
     max_tokens: int = 8192
     max_iterations: int = 30
 
     session_ttl_seconds: int = 3600
+    production_namespaces: list[str] = Field(default_factory=lambda: ["production", "prod"])
 
     http_token: SecretStr | None = None
     http_user: str = "http-client"

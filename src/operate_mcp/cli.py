@@ -1,0 +1,118 @@
+"""The `operate-mcp` command: serve, check-command, sessions, audit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from operate_mcp import __version__
+from operate_mcp.config import load_settings
+from operate_mcp.errors import OperateError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    from operate_mcp.server import create_server, http_app
+
+    mcp = create_server(settings)
+    if args.transport == "stdio":
+        mcp.run("stdio")
+        return 0
+    import uvicorn
+
+    app = http_app(mcp, settings, args.host)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _check_command(args: argparse.Namespace) -> int:
+    from operate_mcp.kube.commands import classify
+
+    argv = list(args.argv)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    verdict = classify(argv)
+    print(json.dumps(verdict.model_dump(by_alias=True, mode="json")))
+    return 0 if verdict.command_class.value != "forbidden" else 3
+
+
+def _sessions(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from operate_mcp.workflows.sessions import SessionStore
+
+    settings = load_settings()
+    store = SessionStore(settings.data_dir, settings.session_ttl_seconds)
+    console = Console()
+    if args.sessions_cmd == "show":
+        session = store.load(args.session_id)
+        if args.format == "json":
+            print(session.model_dump_json(indent=2))
+            return 0
+        p = session.proposal
+        console.print(f"[bold]{session.id}[/bold]  {session.status.value}  v{p.version}  risk {p.risk.tier.value}")
+        console.print(f"intent: {p.intent}")
+        console.print(f"analysis: {p.analysis}")
+        for i, c in enumerate(p.commands, 1):
+            dry = "dry-run ok" if c.dry_run and c.dry_run.ok else "dry-run FAILED" if c.dry_run else "not dry-run"
+            console.print(f"  {i}. {c.display}  [dim]({dry})[/dim]", highlight=False, markup=False)
+        console.print(f"digest: {p.digest}")
+        return 0
+    sessions = store.list()
+    if args.format == "json":
+        print(json.dumps([{"id": s.id, "status": s.status.value, "intent": s.intent,
+                           "risk": s.proposal.risk.tier.value, "created_at": s.created_at.isoformat()}
+                          for s in sessions]))
+        return 0
+    table = Table("session", "status", "risk", "intent", "created")
+    for s in sessions:
+        table.add_row(s.id, s.status.value, s.proposal.risk.tier.value, s.intent, f"{s.created_at:%Y-%m-%d %H:%M}")
+    console.print(table)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="operate-mcp", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"operate-mcp {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the MCP server (stdio by default)")
+    serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=_serve)
+
+    check = sub.add_parser("check-command", help="classify a kubectl command line: read, dry-run, mutating, forbidden")
+    check.add_argument("argv", nargs=argparse.REMAINDER, help="-- kubectl ...")
+    check.set_defaults(func=_check_command)
+
+    sessions = sub.add_parser("sessions", help="list or show proposal sessions")
+    ssub = sessions.add_subparsers(dest="sessions_cmd", required=True)
+    lst = ssub.add_parser("list")
+    lst.add_argument("--format", choices=["text", "json"], default="text")
+    show = ssub.add_parser("show")
+    show.add_argument("session_id")
+    show.add_argument("--format", choices=["text", "json"], default="text")
+    sessions.set_defaults(func=_sessions)
+
+    try:
+        from operate_mcp.audit.cli import add_audit_parser
+    except ImportError:  # pragma: no cover - the audit package is part of every install
+        pass
+    else:
+        add_audit_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except OperateError as exc:
+        print(f"operate-mcp: {exc}", file=sys.stderr)
+        return 2
+    return code

@@ -1,0 +1,104 @@
+"""Runs kubectl as an argv list: no shell, a timeout, a sanitised env, capped and redacted output."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from operate_mcp.config import Settings
+from operate_mcp.redact import redact_text
+
+
+class CommandResult(BaseModel):
+    argv: list[str]
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration_seconds: float
+    truncated: bool = False
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+def cap(text: str, limit: int) -> tuple[str, bool]:
+    """Cut `text` to `limit` bytes (UTF-8) and say so, so the reader knows output is missing."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text, False
+    kept = data[:limit].decode(errors="ignore")
+    return f"{kept}\n[output truncated: {len(data) - limit} of {len(data)} bytes omitted]", True
+
+
+class Kubectl:
+    """The one place a kubectl process is started."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.binary = settings.kubectl
+        self.env = settings.kubectl_env()
+        self.timeout = settings.command_timeout_seconds
+        self.output_cap = settings.output_cap_bytes
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: str | None = None,
+        timeout: float | None = None,
+        output_cap: int | None = None,
+        redact: bool = True,
+    ) -> CommandResult:
+        """Run `argv` (argv[0] must be "kubectl") exactly as given, with our binary and env."""
+        if not argv or argv[0] != "kubectl":
+            raise ValueError(f"only kubectl commands are run; got {list(argv)[:1]}")
+        real = [self.binary, *argv[1:]]
+        limit = output_cap or self.output_cap
+        started = time.monotonic()
+        try:
+            proc = subprocess.run(
+                real,
+                input=stdin,
+                capture_output=True,
+                text=True,
+                env=self.env,
+                timeout=timeout or self.timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+            return CommandResult(
+                argv=list(argv),
+                exit_code=-1,
+                stdout=cap(out, limit)[0],
+                stderr=f"timed out after {timeout or self.timeout:.0f}s",
+                duration_seconds=time.monotonic() - started,
+                timed_out=True,
+            )
+        except FileNotFoundError as exc:
+            return CommandResult(
+                argv=list(argv),
+                exit_code=127,
+                stdout="",
+                stderr=f"kubectl binary not found at {self.binary!r} ({exc.strerror}); set OPERATE_MCP_KUBECTL",
+                duration_seconds=time.monotonic() - started,
+            )
+        stdout, cut_out = cap(redact_text(proc.stdout) if redact else proc.stdout, limit)
+        stderr, cut_err = cap(redact_text(proc.stderr) if redact else proc.stderr, limit)
+        return CommandResult(
+            argv=list(argv),
+            exit_code=proc.returncode,
+            stdout=stdout,
+            stderr=stderr,
+            duration_seconds=time.monotonic() - started,
+            truncated=cut_out or cut_err,
+        )
+
+    def kubeconfig(self) -> Path | None:
+        value = self.env.get("KUBECONFIG")
+        return Path(value) if value else None

@@ -1,0 +1,96 @@
+"""Which objects a proposed command touches, and how they look now: the basis of drift checks and risk."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import yaml
+from pydantic import BaseModel
+
+from operate_mcp.errors import CommandRejected
+from operate_mcp.kube.commands import ProposedCommand, canonical_resource, parse_kubectl
+from operate_mcp.kube.runner import Kubectl
+from operate_mcp.workflows.proposal import ObservedObject
+
+
+class Target(BaseModel):
+    """One object: `get_as` is how kubectl is asked for it, `resource` the canonical plural."""
+
+    get_as: str
+    resource: str
+    name: str
+    namespace: str | None = None
+    kind: str | None = None
+
+
+def _manifest_targets(stdin: str, namespace: str | None) -> list[Target]:
+    try:
+        docs = [d for d in yaml.safe_load_all(stdin) if isinstance(d, dict)]
+    except yaml.YAMLError:
+        return []  # the dry-run reports the YAML error; nothing to observe
+    found: list[Target] = []
+    for doc in docs:
+        items = doc.get("items") if doc.get("kind", "").endswith("List") else [doc]
+        for obj in items or []:
+            kind, meta = obj.get("kind"), obj.get("metadata") or {}
+            if not isinstance(kind, str) or not isinstance(meta.get("name"), str):
+                continue
+            group, _, version = str(obj.get("apiVersion", "")).rpartition("/")
+            get_as = f"{kind.lower()}.{version}.{group}" if group else kind.lower()
+            found.append(Target(get_as=get_as, resource=canonical_resource(get_as), name=meta["name"],
+                                namespace=meta.get("namespace") or namespace, kind=kind))
+    return found
+
+
+def targets_of(command: ProposedCommand) -> list[Target]:
+    try:
+        parsed = parse_kubectl(command.argv)
+    except CommandRejected:
+        return []
+    found = [
+        Target(get_as=r.type, resource=r.resource, name=r.name, namespace=parsed.namespace)
+        for r in parsed.resources
+        if r.name
+    ]
+    if parsed.uses_stdin and command.stdin:
+        found += _manifest_targets(command.stdin, parsed.namespace)
+    return found
+
+
+def unique_targets(commands: Sequence[ProposedCommand]) -> list[Target]:
+    seen: dict[tuple[str, str, str | None], Target] = {}
+    for cmd in commands:
+        for t in targets_of(cmd):
+            seen.setdefault((t.resource, t.name, t.namespace), t)
+    return list(seen.values())
+
+
+def observe(kubectl: Kubectl, target: Target) -> tuple[ObservedObject, dict[str, object] | None]:
+    """The object as it is now (with its manifest), or that it does not exist."""
+    argv = ["kubectl", "get", f"{target.get_as}/{target.name}", "-o", "json"]
+    if target.namespace:
+        argv += ["-n", target.namespace]
+    result = kubectl.run(argv, redact=False, output_cap=4_000_000)
+    if not result.ok:
+        missing = "NotFound" in result.stderr or "not found" in result.stderr
+        return ObservedObject(kind=target.kind or target.resource, name=target.name, namespace=target.namespace,
+                              exists=False, error=None if missing else result.stderr.strip()[:500]), None
+    obj = json.loads(result.stdout)
+    meta = obj.get("metadata", {})
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    replicas = spec.get("replicas") if isinstance(spec, dict) else None
+    return ObservedObject(
+        kind=obj.get("kind") or target.kind or target.resource,
+        resource=target.resource,
+        name=target.name,
+        namespace=meta.get("namespace", target.namespace),
+        exists=True,
+        resource_version=meta.get("resourceVersion"),
+        generation=meta.get("generation"),
+        replicas=replicas if isinstance(replicas, int) else None,
+    ), obj
+
+
+def observe_objects(kubectl: Kubectl, commands: Sequence[ProposedCommand]) -> list[ObservedObject]:
+    return [observe(kubectl, t)[0] for t in unique_targets(commands)]

@@ -1,0 +1,438 @@
+"""The model's tools: structured, read-only or server-side dry-run, never a free-form command line.
+
+Every argv built here is classified before it runs; anything that is not `read` or
+`dry-run` is refused in code, whatever the model asked for. Dry-run is added here,
+so the model cannot turn it off.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from operate_mcp.kube.commands import CommandClass, classify, shell_quote
+from operate_mcp.kube.runner import CommandResult, Kubectl, cap
+
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_RESOURCE = re.compile(r"^[a-zA-Z][a-zA-Z0-9.-]{0,120}$")
+_SELECTOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/=!,() -]{0,500}$")
+_FIELD_PATH = re.compile(r"^[A-Za-z0-9_.\[\]-]{1,200}$")
+_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,500}$")
+
+MAX_TOOL_OUTPUT = 24_000
+SECRET_KINDS = {"secret", "secrets"}
+
+
+class ToolInputError(ValueError):
+    """The model sent arguments we will not turn into a command; the message goes back to it."""
+
+
+class _Args(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check(pattern: re.Pattern[str], what: str, value: str | None) -> str | None:
+    if value is not None and not pattern.match(value):
+        raise ValueError(f"{what} {value!r} is not a valid Kubernetes {what}")
+    return value
+
+
+class _Target(_Args):
+    resource: str = Field(description="Resource type, e.g. deployment, pods, hpa, deployments.apps")
+    name: str | None = Field(default=None, description="Object name; omit to list")
+    namespace: str | None = Field(default=None, description="Namespace; omit for the kubeconfig default")
+
+    @field_validator("resource")
+    @classmethod
+    def _resource(cls, v: str) -> str:
+        return _check(_RESOURCE, "resource type", v) or v
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        return _check(_DNS_SUBDOMAIN, "name", v)
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, v: str | None) -> str | None:
+        return _check(_DNS_LABEL, "namespace", v)
+
+
+class GetArgs(_Target):
+    selector: str | None = Field(default=None, description="Label selector, e.g. app=web")
+    all_namespaces: bool = False
+    output: Literal["table", "yaml", "json"] = "table"
+    fields: list[str] | None = Field(
+        default=None, description="With json/yaml: keep only these dotted paths, e.g. spec.replicas"
+    )
+
+    @field_validator("selector")
+    @classmethod
+    def _selector(cls, v: str | None) -> str | None:
+        return _check(_SELECTOR, "label selector", v)
+
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, v: list[str] | None) -> list[str] | None:
+        for f in v or []:
+            _check(_FIELD_PATH, "field path", f)
+        return v
+
+
+class DescribeArgs(_Target):
+    selector: str | None = None
+
+    @field_validator("selector")
+    @classmethod
+    def _selector(cls, v: str | None) -> str | None:
+        return _check(_SELECTOR, "label selector", v)
+
+
+class LogsArgs(_Args):
+    pod: str
+    namespace: str | None = None
+    container: str | None = None
+    previous: bool = Field(default=False, description="Logs of the previous (crashed) container")
+    tail_lines: int = Field(default=200, ge=1, le=2000)
+    limit_bytes: int = Field(default=32_000, ge=1, le=200_000)
+
+    @field_validator("pod")
+    @classmethod
+    def _pod(cls, v: str) -> str:
+        return _check(_DNS_SUBDOMAIN, "name", v) or v
+
+    @field_validator("namespace", "container")
+    @classmethod
+    def _label(cls, v: str | None) -> str | None:
+        return _check(_DNS_LABEL, "name", v)
+
+
+class EventsArgs(_Args):
+    namespace: str | None = None
+    for_object: str | None = Field(default=None, description="kind/name, e.g. pod/web-123 or deployment/web")
+    warnings_only: bool = False
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, v: str | None) -> str | None:
+        return _check(_DNS_LABEL, "namespace", v)
+
+    @field_validator("for_object")
+    @classmethod
+    def _for(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        kind, _, name = v.partition("/")
+        _check(_RESOURCE, "resource type", kind)
+        _check(_DNS_SUBDOMAIN, "name", name)
+        return v
+
+
+class ApiResourcesArgs(_Args):
+    api_group: str | None = None
+
+    @field_validator("api_group")
+    @classmethod
+    def _group(cls, v: str | None) -> str | None:
+        return _check(_DNS_SUBDOMAIN, "API group", v) if v else v
+
+
+class ExplainArgs(_Args):
+    field: str = Field(description="e.g. deployment.spec.strategy or hpa.spec (CRDs too)")
+    recursive: bool = False
+
+    @field_validator("field")
+    @classmethod
+    def _field(cls, v: str) -> str:
+        return _check(_FIELD_PATH, "field path", v) or v
+
+
+class ApplyArgs(_Args):
+    manifest: str = Field(description="YAML or JSON manifest, one or more documents")
+    namespace: str | None = None
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, v: str | None) -> str | None:
+        return _check(_DNS_LABEL, "namespace", v)
+
+
+class PatchArgs(_Target):
+    name: str
+    patch: str = Field(description="The patch body, JSON or YAML")
+    patch_type: Literal["strategic", "merge", "json"] = "strategic"
+
+
+class DeleteArgs(_Target):
+    name: str
+
+
+class ScaleArgs(_Target):
+    name: str
+    replicas: int = Field(ge=0, le=100_000)
+
+
+class SetImageArgs(_Target):
+    name: str
+    container: str
+    image: str
+
+    @field_validator("container")
+    @classmethod
+    def _container(cls, v: str) -> str:
+        return _check(_DNS_LABEL, "container name", v) or v
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str) -> str:
+        return _check(_IMAGE, "image reference", v) or v
+
+
+class RolloutUndoArgs(_Target):
+    name: str
+    to_revision: int | None = Field(default=None, ge=1)
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One tool the model may call. `kind` is what the loop is allowed to offer."""
+
+    name: str
+    description: str
+    args: type[_Args]
+    kind: Literal["read", "dry-run"]
+    build: Callable[[Any], tuple[list[str], str | None]]
+
+    def input_schema(self) -> dict[str, Any]:
+        return self.args.model_json_schema()
+
+
+def _ns(argv: list[str], namespace: str | None) -> list[str]:
+    return [*argv, "-n", namespace] if namespace else argv
+
+
+def _target(a: _Target) -> list[str]:
+    return [a.resource, a.name] if a.name else [a.resource]
+
+
+def _build_get(a: GetArgs) -> tuple[list[str], str | None]:
+    argv = ["kubectl", "get", *_target(a)]
+    argv = ["kubectl", "get", *_target(a), "--all-namespaces"] if a.all_namespaces else _ns(argv, a.namespace)
+    if a.selector:
+        argv += ["-l", a.selector]
+    is_secret = a.resource.split(".")[0].lower() in SECRET_KINDS
+    if a.output != "table" or a.fields or is_secret:
+        argv += ["-o", "json"]
+    return argv, None
+
+
+def _build_describe(a: DescribeArgs) -> tuple[list[str], str | None]:
+    argv = _ns(["kubectl", "describe", *_target(a)], a.namespace)
+    if a.selector:
+        argv += ["-l", a.selector]
+    return argv, None
+
+
+def _build_logs(a: LogsArgs) -> tuple[list[str], str | None]:
+    argv = _ns(["kubectl", "logs", a.pod], a.namespace)
+    if a.container:
+        argv += ["-c", a.container]
+    if a.previous:
+        argv.append("--previous")
+    return [*argv, f"--tail={a.tail_lines}", f"--limit-bytes={a.limit_bytes}"], None
+
+
+def _build_events(a: EventsArgs) -> tuple[list[str], str | None]:
+    argv = _ns(["kubectl", "events"], a.namespace)
+    if a.for_object:
+        argv += ["--for", a.for_object]
+    if a.warnings_only:
+        argv += ["--types=Warning"]
+    return argv, None
+
+
+def _build_api_resources(a: ApiResourcesArgs) -> tuple[list[str], str | None]:
+    argv = ["kubectl", "api-resources"]
+    return ([*argv, f"--api-group={a.api_group}"] if a.api_group else argv), None
+
+
+def _build_explain(a: ExplainArgs) -> tuple[list[str], str | None]:
+    argv = ["kubectl", "explain", a.field]
+    return ([*argv, "--recursive"] if a.recursive else argv), None
+
+
+DRY = "--dry-run=server"
+
+
+def _build_apply(a: ApplyArgs) -> tuple[list[str], str | None]:
+    return [*_ns(["kubectl", "apply", "-f", "-"], a.namespace), DRY], a.manifest
+
+
+def _build_patch(a: PatchArgs) -> tuple[list[str], str | None]:
+    argv = _ns(["kubectl", "patch", a.resource, a.name], a.namespace)
+    return [*argv, f"--type={a.patch_type}", "-p", a.patch, DRY], None
+
+
+def _build_delete(a: DeleteArgs) -> tuple[list[str], str | None]:
+    return [*_ns(["kubectl", "delete", a.resource, a.name], a.namespace), DRY], None
+
+
+def _build_scale(a: ScaleArgs) -> tuple[list[str], str | None]:
+    return [*_ns(["kubectl", "scale", f"{a.resource}/{a.name}"], a.namespace), f"--replicas={a.replicas}", DRY], None
+
+
+def _build_set_image(a: SetImageArgs) -> tuple[list[str], str | None]:
+    argv = _ns(["kubectl", "set", "image", f"{a.resource}/{a.name}"], a.namespace)
+    return [*argv, f"{a.container}={a.image}", DRY], None
+
+
+def _build_undo(a: RolloutUndoArgs) -> tuple[list[str], str | None]:
+    argv = _ns(["kubectl", "rollout", "undo", f"{a.resource}/{a.name}"], a.namespace)
+    if a.to_revision:
+        argv.append(f"--to-revision={a.to_revision}")
+    return [*argv, DRY], None
+
+
+TOOLS: tuple[Tool, ...] = (
+    Tool("kube_get", "List or fetch objects (table, yaml or json; optional field selection).", GetArgs, "read",
+         _build_get),
+    Tool("kube_describe", "kubectl describe: status, conditions and recent events of objects.", DescribeArgs, "read",
+         _build_describe),
+    Tool("kube_logs", "Container logs, tail- and byte-capped; previous=true for the crashed container.", LogsArgs,
+         "read", _build_logs),
+    Tool("kube_events", "Events in a namespace, optionally for one object.", EventsArgs, "read", _build_events),
+    Tool("kube_api_resources", "Which resource types the cluster serves (CRDs included).", ApiResourcesArgs, "read",
+         _build_api_resources),
+    Tool("kube_explain", "Schema of a resource field (built-in or CRD).", ExplainArgs, "read", _build_explain),
+    Tool("dry_run_apply", "Server-side dry-run of applying a manifest (validation, admission, defaults).", ApplyArgs,
+         "dry-run", _build_apply),
+    Tool("dry_run_patch", "Server-side dry-run of a patch.", PatchArgs, "dry-run", _build_patch),
+    Tool("dry_run_delete", "Server-side dry-run of deleting one object.", DeleteArgs, "dry-run", _build_delete),
+    Tool("dry_run_scale", "Server-side dry-run of scaling a workload.", ScaleArgs, "dry-run", _build_scale),
+    Tool("dry_run_set_image", "Server-side dry-run of changing a container image.", SetImageArgs, "dry-run",
+         _build_set_image),
+    Tool("dry_run_rollout_undo", "Server-side dry-run of rolling back a workload.", RolloutUndoArgs, "dry-run",
+         _build_undo),
+)
+TOOLS_BY_NAME = {t.name: t for t in TOOLS}
+
+
+def wrap_untrusted(source: str, text: str) -> str:
+    """Mark cluster data as data: the prompt tells the model never to obey what is inside."""
+    safe = text.replace("</cluster-data", "<\\/cluster-data")
+    return f'<cluster-data source="{source}" trust="untrusted">\n{safe}\n</cluster-data>'
+
+
+def _strip_object(obj: Any) -> Any:
+    """Drop noise and every Secret value (names and keys stay) from a decoded kubectl object."""
+    if isinstance(obj, dict):
+        if obj.get("kind") == "List" or ("items" in obj and isinstance(obj["items"], list)):
+            obj = {**obj, "items": [_strip_object(i) for i in obj["items"]]}
+        meta = obj.get("metadata")
+        if isinstance(meta, dict):
+            meta = {k: v for k, v in meta.items() if k != "managedFields"}
+            annotations = meta.get("annotations")
+            if isinstance(annotations, dict):
+                meta["annotations"] = {
+                    k: v for k, v in annotations.items() if k != "kubectl.kubernetes.io/last-applied-configuration"
+                }
+            obj = {**obj, "metadata": meta}
+        if obj.get("kind") == "Secret":
+            for key in ("data", "stringData"):
+                if isinstance(obj.get(key), dict):
+                    obj = {**obj, key: {k: "[REDACTED]" for k in obj[key]}}
+    return obj
+
+
+def _select(obj: Any, paths: list[str]) -> dict[str, Any]:
+    def one(o: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": o.get("metadata", {}).get("name")} if isinstance(o, dict) else {}
+        for path in paths:
+            cur: Any = o
+            for part in path.split("."):
+                cur = cur.get(part) if isinstance(cur, dict) else None
+            out[path] = cur
+        return out
+
+    if isinstance(obj, dict) and isinstance(obj.get("items"), list):
+        return {"items": [one(i) for i in obj["items"]]}
+    return one(obj)
+
+
+def _render(args: Any, result: CommandResult) -> str:
+    text = result.stdout
+    if isinstance(args, GetArgs) and result.ok and text.strip():
+        try:
+            obj = _strip_object(json.loads(text))
+        except json.JSONDecodeError:
+            obj = None
+        if obj is not None:
+            if args.fields:
+                obj = _select(obj, args.fields)
+            if args.output == "table" and not args.fields:
+                text = yaml.safe_dump(obj, sort_keys=False)  # secrets: keys only, never values
+            else:
+                text = json.dumps(obj, indent=1) if args.output == "json" else yaml.safe_dump(obj, sort_keys=False)
+    body = text
+    if result.stderr.strip():
+        body = f"{body}\n[stderr]\n{result.stderr}" if body.strip() else f"[stderr]\n{result.stderr}"
+    status = "ok" if result.ok else f"failed (exit {result.exit_code})"
+    capped, _ = cap(body, MAX_TOOL_OUTPUT)
+    return f"$ {shell_quote(result.argv)}\n[{status}]\n{wrap_untrusted(args.__class__.__name__, capped)}"
+
+
+class ToolCall(BaseModel):
+    """What the loop records of each tool call: for the record and the token bill."""
+
+    name: str
+    input: dict[str, Any]
+    argv: list[str] | None = None
+    ok: bool
+    is_error: bool = False
+    duration_seconds: float = 0.0
+
+
+class ToolBox:
+    """Executes the model's tool calls; refuses anything that would not be read-only or dry-run."""
+
+    def __init__(self, kubectl: Kubectl, tools: tuple[Tool, ...] = TOOLS) -> None:
+        for tool in tools:
+            if tool.kind not in ("read", "dry-run"):
+                raise ValueError(f"tool {tool.name} is {tool.kind}; the loop only gets read and dry-run tools")
+        self.kubectl = kubectl
+        self.tools = {t.name: t for t in tools}
+
+    def definitions(self) -> list[dict[str, Any]]:
+        return [
+            {"name": t.name, "description": t.description, "input_schema": t.input_schema()}
+            for t in self.tools.values()
+        ]
+
+    def call(self, name: str, raw: dict[str, Any]) -> tuple[str, ToolCall]:
+        tool = self.tools.get(name)
+        if tool is None:
+            msg = f"unknown tool {name!r}; available: {', '.join(self.tools)}"
+            return msg, ToolCall(name=name, input=raw, ok=False, is_error=True)
+        try:
+            args = tool.args.model_validate(raw)
+        except ValidationError as exc:
+            msg = f"invalid arguments for {name}: " + "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()
+            )
+            return msg, ToolCall(name=name, input=raw, ok=False, is_error=True)
+        argv, stdin = tool.build(args)
+        verdict = classify(argv)
+        allowed = CommandClass.READ if tool.kind == "read" else CommandClass.DRY_RUN
+        if verdict.command_class != allowed:
+            msg = f"refused: {shell_quote(argv)} is {verdict.command_class.value} ({verdict.reason})"
+            return msg, ToolCall(name=name, input=raw, argv=argv, ok=False, is_error=True)
+        result = self.kubectl.run(argv, stdin=stdin)
+        call = ToolCall(name=name, input=raw, argv=argv, ok=result.ok, duration_seconds=result.duration_seconds)
+        return _render(args, result), call

@@ -1,0 +1,221 @@
+"""operate, first half: an intent becomes a validated, dry-run, risk-assessed proposal in a session."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import anyio
+
+from operate_mcp.agent.loop import run_loop
+from operate_mcp.agent.provider import Provider
+from operate_mcp.config import Settings
+from operate_mcp.errors import SessionError
+from operate_mcp.governance.risk import assess_risk
+from operate_mcp.kube.commands import CommandClass, ProposedCommand, classify, command_digest, shell_quote
+from operate_mcp.kube.runner import Kubectl
+from operate_mcp.kube.targets import observe_objects
+from operate_mcp.kube.tools import ToolBox
+from operate_mcp.prompts import load_prompt, prompt_sha256
+from operate_mcp.workflows.dryrun import dry_run
+from operate_mcp.workflows.proposal import (
+    CheckedCommand,
+    DryRunResult,
+    KnowledgeRef,
+    PolicyCheck,
+    Proposal,
+    ProposalDraft,
+)
+from operate_mcp.workflows.sessions import Session, SessionStatus, SessionStore
+
+PROMPT = "operate-system"
+Progress = Callable[[int, int, str], Awaitable[None]]
+
+
+class KnowledgeContext(Protocol):
+    """What retrieval hands the analysis: a text block for the model, refs for the proposal."""
+
+    def render(self) -> str: ...
+
+    def refs(self) -> list[KnowledgeRef]: ...
+
+
+class Knowledge(Protocol):
+    def context_for(self, intent: str) -> KnowledgeContext: ...
+
+    def check_policies(self, commands: list[ProposedCommand]) -> list[PolicyCheck]: ...
+
+
+@dataclass
+class OperateDeps:
+    settings: Settings
+    kubectl: Kubectl
+    provider: Provider
+    sessions: SessionStore
+    knowledge: Knowledge | None = None
+    audit: Any = None  # operate_mcp.audit.log.AuditLog; optional so the analysis never depends on it
+    toolbox: ToolBox = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.toolbox = ToolBox(self.kubectl)
+
+
+def build_user_message(intent: str, refinements: list[str], context: str) -> str:
+    """The dynamic half of the prompt: the intent and the retrieved context, nothing static."""
+    parts = [f"<intent>\n{intent}\n</intent>"]
+    for i, r in enumerate(refinements, 1):
+        parts.append(f'<refinement n="{i}">\n{r}\n</refinement>')
+    if context:
+        parts.append(f"<context>\n{context}\n</context>")
+    parts.append("Investigate with your tools, then answer with the JSON proposal.")
+    return "\n\n".join(parts)
+
+
+def _check_commands(
+    deps: OperateDeps, draft: ProposalDraft, dry_runs: dict[int, DryRunResult]
+) -> list[str]:
+    """Classify and dry-run every proposed command; what fails goes back to the model."""
+    problems: list[str] = []
+    dry_runs.clear()
+    for i, cmd in enumerate(draft.commands, 1):
+        verdict = classify(cmd.argv)
+        shown = shell_quote(cmd.argv)
+        if verdict.command_class is CommandClass.FORBIDDEN:
+            problems.append(f"command {i} `{shown}` is forbidden: {verdict.reason}")
+        elif verdict.command_class is CommandClass.DRY_RUN:
+            problems.append(f"command {i} `{shown}` has --dry-run; write it without, our code dry-runs it")
+        elif verdict.command_class is CommandClass.READ:
+            problems.append(f"command {i} `{shown}` only reads; put read-only checks under 'verification'")
+        else:
+            result = dry_run(deps.kubectl, cmd, i)
+            dry_runs[i] = result
+            if not result.ok:
+                problems.append(f"command {i} `{shown}` failed its server-side dry-run: {result.error.strip()}")
+    for i, cmd in enumerate(draft.verification, 1):
+        if classify(cmd.argv).command_class is not CommandClass.READ:
+            problems.append(f"verification {i} `{shell_quote(cmd.argv)}` must be read-only")
+    for i, cmd in enumerate(draft.rollback_commands, 1):
+        verdict = classify(cmd.argv)
+        if verdict.command_class is not CommandClass.MUTATING:
+            problems.append(
+                f"rollback command {i} `{shell_quote(cmd.argv)}` is {verdict.command_class.value}: "
+                f"{verdict.reason}; rollback commands are written like commands, without --dry-run"
+            )
+    return problems
+
+
+async def analyze(
+    deps: OperateDeps,
+    intent: str,
+    *,
+    caller: str,
+    triggered_by: str,
+    refine_session: str | None = None,
+    refined_intent: str | None = None,
+    on_progress: Progress | None = None,
+) -> Session:
+    """Run the loop, check everything in code, save the session; a refinement voids the old version."""
+    previous: Session | None = None
+    refinements: list[str] = []
+    if refine_session is not None:
+        previous = deps.sessions.load(refine_session)
+        if previous.status not in (SessionStatus.PROPOSED, SessionStatus.APPROVED):
+            raise SessionError(
+                f"session {refine_session} is {previous.status.value}; only a proposed or approved session can be "
+                "refined. Start a new one with operate(intent=...)"
+            )
+        intent = previous.intent
+        refinements = [*previous.refinements, refined_intent or ""]
+    intent = intent.strip()
+    if not intent:
+        raise SessionError("the intent is empty; say what you want done, e.g. 'scale api in shop to 5 replicas'")
+
+    context = deps.knowledge.context_for(" ".join([intent, *refinements])) if deps.knowledge else None
+    dry_runs: dict[int, DryRunResult] = {}
+
+    async def validate(draft: ProposalDraft) -> list[str]:
+        return await anyio.to_thread.run_sync(_check_commands, deps, draft, dry_runs)
+
+    outcome = await run_loop(
+        deps.provider,
+        system=load_prompt(PROMPT),
+        user_message=build_user_message(intent, refinements, context.render() if context else ""),
+        toolbox=deps.toolbox,
+        output_model=ProposalDraft,
+        validate=validate,
+        max_iterations=deps.settings.max_iterations,
+        on_progress=on_progress,
+    )
+    draft = outcome.result
+    checked = [
+        CheckedCommand(command=c, display=c.display, classification=classify(c.argv), dry_run=dry_runs.get(i))
+        for i, c in enumerate(draft.commands, 1)
+    ]
+    rollback = [
+        CheckedCommand(command=c, display=c.display, classification=classify(c.argv))
+        for c in draft.rollback_commands
+    ]
+    observed = await anyio.to_thread.run_sync(observe_objects, deps.kubectl, draft.commands)
+    policies = deps.knowledge.check_policies(draft.commands) if deps.knowledge else []
+    risk = assess_risk(draft.commands, observed, policies, deps.settings)
+    proposal = Proposal(
+        version=(previous.proposal.version + 1) if previous else 1,
+        intent=intent if not refinements else f"{intent} ({'; '.join(refinements)})",
+        analysis=draft.analysis,
+        current_state=draft.current_state,
+        changes=draft.changes,
+        commands=checked,
+        verification=draft.verification,
+        rollback_commands=rollback,
+        risks=draft.risks,
+        risk=risk,
+        patterns_applied=draft.patterns_applied,
+        policies_checked=policies,
+        capabilities_used=draft.capabilities_used,
+        context_used=context.refs() if context else [],
+        observed_objects=observed,
+        blocked=any(not p.passed and p.effect == "block" for p in policies),
+        digest=command_digest(draft.commands),
+        iterations=outcome.iterations,
+        token_usage=outcome.usage,
+        prompt_sha256=prompt_sha256(PROMPT),
+        provider=deps.provider.name,
+    )
+    if previous is None:
+        session = deps.sessions.create(intent=intent, caller=caller, triggered_by=triggered_by, proposal=proposal)
+    else:
+        old = previous.proposal
+
+        def refine(s: Session) -> None:
+            s.voided_versions.append(old)
+            s.proposal = proposal
+            s.refinements = refinements
+            s.expires_at = deps.sessions.fresh_expiry()
+
+        session = deps.sessions.transition(
+            previous.id,
+            SessionStatus.PROPOSED,
+            actor=caller,
+            expected={SessionStatus.PROPOSED, SessionStatus.APPROVED},
+            note=f"refined to version {proposal.version}; version {old.version} voided",
+            mutate=refine,
+        )
+    if deps.audit is not None:
+        deps.audit.append(
+            "proposal",
+            actor=caller,
+            session_id=session.id,
+            data={
+                "intent": intent,
+                "refinements": refinements,
+                "version": proposal.version,
+                "digest": proposal.digest,
+                "commands": [json.loads(c.model_dump_json()) for c in draft.commands],
+                "risk_tier": proposal.risk.tier.value,
+                "prompt_sha256": proposal.prompt_sha256,
+                "blocked": proposal.blocked,
+            },
+        )
+    return session

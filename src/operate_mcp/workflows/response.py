@@ -1,0 +1,85 @@
+"""What the `operate` tool returns: the session's proposal, shaped for the person and the agent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from operate_mcp.agent.provider import TokenUsage
+from operate_mcp.kube.commands import ProposedCommand
+from operate_mcp.workflows.proposal import (
+    CheckedCommand,
+    KnowledgeRef,
+    PolicyCheck,
+    ProposedChanges,
+    RiskAssessment,
+)
+from operate_mcp.workflows.sessions import Session, SessionStatus
+
+
+class OperateResponse(BaseModel):
+    session_id: str
+    status: SessionStatus
+    version: int
+    intent: str
+    analysis: str
+    current_state: str
+    changes: ProposedChanges
+    commands: list[CheckedCommand]
+    verification: list[ProposedCommand]
+    rollback_commands: list[CheckedCommand]
+    risks: list[str]
+    risk: RiskAssessment
+    blocked: bool
+    patterns_applied: list[str]
+    policies_checked: list[PolicyCheck]
+    capabilities_used: list[str]
+    context_used: list[KnowledgeRef]
+    digest: str
+    expires_at: datetime
+    token_usage: TokenUsage
+    next_action: str
+
+
+def next_action(session: Session) -> str:
+    p = session.proposal
+    if session.status is not SessionStatus.PROPOSED:
+        return f"session is {session.status.value}"
+    if p.blocked:
+        failed = ", ".join(c.policy_id for c in p.policies_checked if not c.passed and c.effect == "block")
+        return f"blocked by policy {failed}: refine with operate(sessionId, refinedIntent=...)"
+    if not p.commands:
+        return "nothing to run: read the analysis; refine with operate(sessionId, refinedIntent=...)"
+    return (
+        f"show the commands to the person; risk tier {p.risk.tier.value}. To run them: "
+        f"operate(sessionId='{session.id}', executeChoice=1) after approval "
+        f"(digest {p.digest[:12]}...). To change them: operate(sessionId, refinedIntent=...)"
+    )
+
+
+def to_response(session: Session) -> OperateResponse:
+    p = session.proposal
+    return OperateResponse(
+        session_id=session.id,
+        status=session.status,
+        version=p.version,
+        intent=p.intent,
+        analysis=p.analysis,
+        current_state=p.current_state,
+        changes=p.changes,
+        commands=p.commands,
+        verification=p.verification,
+        rollback_commands=p.rollback_commands,
+        risks=p.risks,
+        risk=p.risk,
+        blocked=p.blocked,
+        patterns_applied=p.patterns_applied,
+        policies_checked=p.policies_checked,
+        capabilities_used=p.capabilities_used,
+        context_used=p.context_used,
+        digest=p.digest,
+        expires_at=session.expires_at,
+        token_usage=p.token_usage,
+        next_action=next_action(session),
+    )

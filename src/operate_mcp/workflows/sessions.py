@@ -1,0 +1,221 @@
+"""Sessions: one JSON file per proposal session, written atomically, with a strict state machine.
+
+The file is the source of truth for what was proposed and approved. Status changes go
+through `transition`, which holds an exclusive lock and checks the current state, so two
+callers can never both move a session to `executing`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from operate_mcp.errors import SessionError
+from operate_mcp.workflows.proposal import Proposal
+
+SESSION_ID = re.compile(r"^opr-\d{13}-[0-9a-f]{8}$")
+
+
+class SessionStatus(StrEnum):
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    EXECUTING = "executing"
+    EXECUTED_SUCCESSFULLY = "executed_successfully"
+    EXECUTED_WITH_ERRORS = "executed_with_errors"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+
+
+S = SessionStatus
+TRANSITIONS: dict[SessionStatus, set[SessionStatus]] = {
+    S.PROPOSED: {S.PROPOSED, S.APPROVED, S.REJECTED, S.EXPIRED},
+    S.APPROVED: {S.EXECUTING, S.REJECTED, S.EXPIRED, S.PROPOSED},
+    S.EXECUTING: {S.EXECUTED_SUCCESSFULLY, S.EXECUTED_WITH_ERRORS, S.FAILED, S.INTERRUPTED},
+    S.EXECUTED_SUCCESSFULLY: set(),
+    S.EXECUTED_WITH_ERRORS: set(),
+    S.FAILED: set(),
+    S.INTERRUPTED: set(),
+    S.EXPIRED: set(),
+    S.REJECTED: set(),
+}
+TERMINAL = {s for s, nxt in TRANSITIONS.items() if not nxt}
+
+
+class StatusChange(BaseModel):
+    at: datetime
+    from_status: SessionStatus | None
+    to_status: SessionStatus
+    actor: str
+    note: str = ""
+
+
+class Session(BaseModel):
+    id: str
+    created_at: datetime
+    expires_at: datetime
+    status: SessionStatus
+    intent: str
+    refinements: list[str] = Field(default_factory=list)
+    caller: str
+    triggered_by: str
+    proposal: Proposal
+    voided_versions: list[Proposal] = Field(default_factory=list)
+    history: list[StatusChange] = Field(default_factory=list)
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def digest(self) -> str:
+        return self.proposal.digest
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        return (now or datetime.now(UTC)) >= self.expires_at
+
+
+def new_session_id() -> str:
+    return f"opr-{int(time.time() * 1000):013d}-{uuid.uuid4().hex[:8]}"
+
+
+def check_session_id(session_id: str) -> str:
+    if not SESSION_ID.match(session_id):
+        raise SessionError(
+            f"{session_id!r} is not a session id; ids look like opr-1767225600000-1a2b3c4d "
+            "(see `operate-mcp sessions list`)"
+        )
+    return session_id
+
+
+class SessionStore:
+    def __init__(self, data_dir: Path, ttl_seconds: int = 3600) -> None:
+        self.dir = data_dir / "sessions"
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.ttl = timedelta(seconds=ttl_seconds)
+
+    def fresh_expiry(self) -> datetime:
+        return datetime.now(UTC) + self.ttl
+
+    def _path(self, session_id: str) -> Path:
+        return self.dir / f"{check_session_id(session_id)}.json"
+
+    def create(self, *, intent: str, caller: str, triggered_by: str, proposal: Proposal) -> Session:
+        now = datetime.now(UTC)
+        session = Session(
+            id=new_session_id(),
+            created_at=now,
+            expires_at=now + self.ttl,
+            status=SessionStatus.PROPOSED,
+            intent=intent,
+            caller=caller,
+            triggered_by=triggered_by,
+            proposal=proposal,
+            history=[StatusChange(at=now, from_status=None, to_status=SessionStatus.PROPOSED, actor=caller)],
+        )
+        with self._locked(session.id):
+            self._write(session)
+        return session
+
+    def load(self, session_id: str) -> Session:
+        path = self._path(session_id)
+        try:
+            raw = path.read_text()
+        except FileNotFoundError:
+            raise SessionError(f"session {session_id} does not exist (it may have been pruned)") from None
+        try:
+            return Session.model_validate(json.loads(raw))
+        except (json.JSONDecodeError, ValidationError) as exc:
+            raise SessionError(f"session file {path} is unreadable or was altered by hand: {exc}") from exc
+
+    def save(self, session: Session) -> None:
+        with self._locked(session.id):
+            self._write(session)
+
+    def transition(
+        self,
+        session_id: str,
+        to: SessionStatus,
+        *,
+        actor: str,
+        expected: set[SessionStatus] | None = None,
+        note: str = "",
+        mutate: Any = None,
+    ) -> Session:
+        """Compare-and-set under an exclusive lock; `mutate(session)` may edit it in the same write."""
+        with self._locked(session_id):
+            session = self.load(session_id)
+            now = datetime.now(UTC)
+            if session.status not in TERMINAL and session.is_expired(now) and to is not SessionStatus.EXPIRED:
+                self._apply(session, SessionStatus.EXPIRED, "system", "ttl elapsed", now)
+                self._write(session)
+                raise SessionError(
+                    f"session {session_id} expired at {session.expires_at:%Y-%m-%d %H:%M:%S} UTC; "
+                    f"analyse again with operate(intent={session.intent!r})"
+                )
+            if expected is not None and session.status not in expected:
+                raise SessionError(
+                    f"session {session_id} is {session.status.value}, not "
+                    f"{' or '.join(sorted(s.value for s in expected))}"
+                )
+            if to not in TRANSITIONS[session.status]:
+                raise SessionError(f"session {session_id} cannot go from {session.status.value} to {to.value}")
+            if mutate is not None:
+                mutate(session)
+            self._apply(session, to, actor, note, now)
+            self._write(session)
+            return session
+
+    @staticmethod
+    def _apply(session: Session, to: SessionStatus, actor: str, note: str, now: datetime) -> None:
+        session.history.append(StatusChange(at=now, from_status=session.status, to_status=to, actor=actor, note=note))
+        session.status = to
+
+    def list(self) -> list[Session]:
+        sessions: list[Session] = []
+        for path in sorted(self.dir.glob("opr-*.json")):
+            with contextlib.suppress(SessionError):
+                sessions.append(self.load(path.stem))
+        return sessions
+
+    @contextlib.contextmanager
+    def _locked(self, session_id: str) -> Iterator[None]:
+        lock = self.dir / f".{check_session_id(session_id)}.lock"
+        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _write(self, session: Session) -> None:
+        path = self._path(session.id)
+        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=f".{session.id}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(session.model_dump_json(indent=1))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        dir_fd = os.open(self.dir, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
