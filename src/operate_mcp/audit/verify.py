@@ -1,0 +1,495 @@
+"""Checks the audit log's hash chain and signed checkpoints, and says which entry broke and where.
+
+Used by `operate-mcp audit verify` (cron / systemd timer) and by replay before it trusts an entry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ValidationError
+
+from operate_mcp.audit.checkpoint import (
+    CHECKPOINTS_FILE,
+    Checkpoint,
+    default_signing_key_path,
+    load_public_key,
+    parse_checkpoints,
+    public_key_path_for,
+)
+from operate_mcp.audit.log import AUDIT_DIR, GENESIS_HASH, AuditEntry, day_files, entry_hash, find_entry
+
+ProblemKind = Literal[
+    "edited",
+    "reordered",
+    "deleted",
+    "truncated",
+    "torn_tail",
+    "tail_rewritten",
+    "bad_signature",
+    "missing_checkpoint_key",
+]
+ALERTS_FILE = Path("alerts") / "audit-integrity.log"
+
+
+class Problem(BaseModel):
+    """One integrity failure: what kind, where (file, line, seq), and a sentence saying so."""
+
+    kind: ProblemKind
+    file: str | None = None
+    line: int | None = None
+    seq: int | None = None
+    message: str
+
+
+class VerifyReport(BaseModel):
+    """The outcome of one verification; `ok` is False when there is any problem."""
+
+    ok: bool
+    entries_checked: int
+    files: list[str]
+    problems: list[Problem]
+    checkpoints_checked: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    verified_up_to_seq: int | None = None  # every entry up to this seq (in the window) verified
+    window_from: dt.date | None = None
+    window_to: dt.date | None = None
+
+
+@dataclass
+class _Record:
+    file: str
+    line: int
+    seq: int
+    hash: str
+    prev_hash: str
+    content_ok: bool
+
+    def where(self) -> str:
+        return f"{self.file} line {self.line}"
+
+
+@dataclass
+class _Torn:
+    file: str
+    line: int
+    length: int
+    reason: str
+
+
+def resolve_window(
+    *,
+    date: dt.date | None = None,
+    days: int | None = None,
+    from_date: dt.date | None = None,
+    to_date: dt.date | None = None,
+    today: dt.date | None = None,
+) -> tuple[dt.date | None, dt.date | None]:
+    """The inclusive UTC day range to check; None ends are open. `days=N` is today and the N-1 before."""
+    chosen = sum(x is not None for x in (date, days)) + (from_date is not None or to_date is not None)
+    if chosen > 1:
+        raise ValueError("choose one of date, days, or from_date/to_date")
+    if date is not None:
+        return date, date
+    if days is not None:
+        if days < 1:
+            raise ValueError("days must be at least 1")
+        today = today or dt.datetime.now(dt.UTC).date()
+        return today - dt.timedelta(days=days - 1), None
+    if from_date is not None and to_date is not None and from_date > to_date:
+        raise ValueError(f"from_date {from_date} is after to_date {to_date}")
+    return from_date, to_date
+
+
+def _last_entry(path: Path) -> tuple[AuditEntry, int] | None:
+    """The last parseable entry of a file and its line number."""
+    lines = path.read_bytes().split(b"\n")
+    for index in range(len(lines) - 1, -1, -1):
+        try:
+            return AuditEntry.model_validate(json.loads(lines[index])), index + 1
+        except (ValueError, ValidationError):
+            continue
+    return None
+
+
+def _read_day_file(
+    path: Path, is_newest: bool, records: list[_Record], problems: list[Problem], torn: list[_Torn]
+) -> None:
+    raw = path.read_bytes()
+    terminated = raw.endswith(b"\n")
+    lines = raw.split(b"\n")
+    if terminated or not raw:
+        lines = lines[:-1]
+    for number, line in enumerate(lines, start=1):
+        is_last = number == len(lines)
+        try:
+            obj = json.loads(line)
+            entry = AuditEntry.model_validate(obj)
+        except (ValueError, ValidationError):
+            obj, entry = None, None
+        if is_last and not terminated:
+            torn.append(_Torn(path.name, number, len(line), "ends without a newline"))
+            continue
+        if entry is None or obj is None:
+            if is_last and is_newest:
+                torn.append(_Torn(path.name, number, len(line), "is not a valid audit entry"))
+            else:
+                problems.append(
+                    Problem(
+                        kind="edited",
+                        file=path.name,
+                        line=number,
+                        message=f"{path.name} line {number} is not a valid audit entry: it was altered or inserted",
+                    )
+                )
+            continue
+        content_ok = entry_hash(obj) == entry.hash
+        if not content_ok:
+            problems.append(
+                Problem(
+                    kind="edited",
+                    file=path.name,
+                    line=number,
+                    seq=entry.seq,
+                    message=f"entry seq {entry.seq} in {path.name} line {number} was edited: "
+                    "its hash does not match its content",
+                )
+            )
+        records.append(_Record(path.name, number, entry.seq, entry.hash, entry.prev_hash, content_ok))
+
+
+def _pair(a: _Record, b: _Record) -> str:
+    if a.file == b.file:
+        return f"seq {a.seq} (line {a.line}) and seq {b.seq} (line {b.line}) in {a.file}"
+    return f"seq {a.seq} ({a.where()}) and seq {b.seq} ({b.where()})"
+
+
+def _link(prev: _Record, r: _Record, anchor: _Record) -> str:
+    if prev is not anchor:
+        return _pair(prev, r)
+    if anchor.seq == 0:
+        return f"the start of the log and seq {r.seq} ({r.where()})"
+    return f"seq {prev.seq} (the last entry of {prev.file}, line {prev.line}) and seq {r.seq} ({r.where()})"
+
+
+def _check_chain(records: list[_Record], anchor: _Record, problems: list[Problem]) -> int | None:
+    """Order and links of the window's entries; returns the first seq that cannot be trusted."""
+    bad: list[int] = [p.seq for p in problems if p.seq is not None]
+    unreadable = [(p.file or "", p.line or 0) for p in problems if p.kind == "edited" and p.seq is None]
+    for a, b in pairwise(records):
+        if b.seq < a.seq:
+            problems.append(
+                Problem(
+                    kind="reordered",
+                    file=b.file,
+                    line=b.line,
+                    seq=b.seq,
+                    message=f"entries {_pair(a, b)} are out of order: seq {b.seq} was moved after seq {a.seq}",
+                )
+            )
+            bad.append(b.seq)
+    prev = anchor
+    for r in sorted(records, key=lambda rec: rec.seq):
+        both_ok = r.content_ok and prev.content_ok
+        if r.seq == prev.seq and prev is not anchor:
+            problems.append(
+                Problem(
+                    kind="edited",
+                    file=r.file,
+                    line=r.line,
+                    seq=r.seq,
+                    message=f"entry seq {r.seq} appears twice ({prev.where()} and {r.where()}): "
+                    "a line was copied into the log",
+                )
+            )
+            bad.append(r.seq)
+            continue
+        if r.seq == prev.seq + 1:
+            if r.prev_hash != prev.hash and both_ok:
+                problems.append(
+                    Problem(
+                        kind="edited",
+                        file=r.file,
+                        line=r.line,
+                        seq=r.seq,
+                        message=f"the chain breaks between {_link(prev, r, anchor)}: entry seq {r.seq} "
+                        "does not link to the entry before it, so one of them was rewritten with a "
+                        "recomputed hash",
+                    )
+                )
+                bad.append(max(prev.seq, 1))
+        elif r.seq > prev.seq + 1:
+            single = r.seq == prev.seq + 2
+            missing = f"entry seq {prev.seq + 1}" if single else f"entries seq {prev.seq + 1}-{r.seq - 1}"
+            were = "was" if single else "were"
+            start = ("", 0) if prev is anchor and prev.seq == 0 else (prev.file, prev.line)
+            overwritten = sum(start < spot < (r.file, r.line) for spot in unreadable)
+            if overwritten >= r.seq - prev.seq - 1:
+                pass  # the missing entries are the unreadable lines in between, already reported as edited
+            elif r.prev_hash != prev.hash:
+                after = f"seq {prev.seq} ({prev.where()})"
+                if prev is anchor and prev.seq == 0:
+                    after = "the start of the log"
+                problems.append(
+                    Problem(
+                        kind="deleted",
+                        file=r.file,
+                        line=r.line,
+                        seq=prev.seq + 1,
+                        message=f"{missing} {were} deleted: {after} is followed by seq {r.seq} ({r.where()})",
+                    )
+                )
+            else:
+                problems.append(
+                    Problem(
+                        kind="edited",
+                        file=r.file,
+                        line=r.line,
+                        seq=r.seq,
+                        message=f"entry seq {r.seq} in {r.where()} was renumbered: it links to "
+                        f"seq {prev.seq} but {missing} {were} never there",
+                    )
+                )
+            bad.append(prev.seq + 1)
+        else:
+            problems.append(
+                Problem(
+                    kind="reordered",
+                    file=r.file,
+                    line=r.line,
+                    seq=r.seq,
+                    message=f"entry seq {r.seq} in {r.where()} comes after seq {anchor.seq}, "
+                    f"the last entry of {anchor.file}",
+                )
+            )
+            bad.append(r.seq)
+        prev = r
+    return min(bad) if bad else None
+
+
+def _check_checkpoints(
+    audit_dir: Path,
+    public_key_path: Path,
+    records: list[_Record],
+    includes_end: bool,
+    log_last: _Record | None,
+    problems: list[Problem],
+) -> tuple[int, int | None]:
+    """Signatures, truncation and rewritten tails; returns (notes read, last seq a checkpoint vouches for)."""
+    try:
+        text = (audit_dir / CHECKPOINTS_FILE).read_text(errors="replace")
+    except FileNotFoundError:
+        return 0, None
+    notes = parse_checkpoints(text)
+    if not notes:
+        return 0, None
+    public_key = load_public_key(public_key_path)
+    if public_key is None:
+        problems.append(
+            Problem(
+                kind="missing_checkpoint_key",
+                file=CHECKPOINTS_FILE,
+                message=f"{CHECKPOINTS_FILE} holds {len(notes)} checkpoints but the public key "
+                f"{public_key_path} is missing, so their signatures cannot be checked; restore it or "
+                "pass --public-key",
+            )
+        )
+    valid: list[tuple[int, Checkpoint]] = []
+    for note in notes:
+        if note.checkpoint is None:
+            problems.append(
+                Problem(kind="bad_signature", file=CHECKPOINTS_FILE, line=note.line, message=note.error or "")
+            )
+        elif public_key is not None and not note.checkpoint.verify_signature(public_key):
+            problems.append(
+                Problem(
+                    kind="bad_signature",
+                    file=CHECKPOINTS_FILE,
+                    line=note.line,
+                    message=f"checkpoint at {CHECKPOINTS_FILE} line {note.line} (tree size "
+                    f"{note.checkpoint.tree_size}) has a signature that does not verify with "
+                    f"{public_key_path}",
+                )
+            )
+        else:
+            valid.append((note.line, note.checkpoint))
+    if not valid:
+        return len(notes), None
+
+    def signed(line: int, cp: Checkpoint) -> str:
+        return f"the checkpoint at {CHECKPOINTS_FILE} line {line} (signed {cp.time or 'at an unknown time'})"
+
+    top_line, top = max(valid, key=lambda v: v[1].tree_size)
+    last_seq = log_last.seq if log_last else 0
+    if includes_end and top.tree_size > last_seq:
+        end = f"seq {last_seq} ({log_last.where()})" if log_last else "no entries"
+        gone = f"seq {last_seq + 1} was"
+        if top.tree_size > last_seq + 1:
+            gone = f"seq {last_seq + 1}-{top.tree_size} were"
+        problems.append(
+            Problem(
+                kind="truncated",
+                file=log_last.file if log_last else None,
+                line=log_last.line if log_last else None,
+                seq=last_seq + 1,
+                message=f"the log ends at {end} but {signed(top_line, top)} covers {top.tree_size} entries: "
+                f"{gone} removed from the end (truncated)",
+            )
+        )
+    by_seq: dict[int, _Record] = {}
+    for r in records:
+        by_seq.setdefault(r.seq, r)
+    lo = min(by_seq, default=0)
+    hi = max(by_seq, default=-1)
+    matched: list[int] = []
+    mismatched: list[tuple[int, Checkpoint, _Record]] = []
+    for line, cp in valid:
+        record = by_seq.get(cp.tree_size)
+        outside = not lo <= cp.tree_size <= hi
+        if record is None and outside and cp is top and includes_end and 0 < cp.tree_size <= last_seq:
+            found = find_entry(audit_dir, cp.tree_size)
+            if found is not None:
+                entry, path, number = found
+                record = _Record(path.name, number, entry.seq, entry.hash, entry.prev_hash, True)
+        if record is None or not record.content_ok:
+            continue
+        if record.hash == cp.root_hash:
+            matched.append(cp.tree_size)
+        else:
+            mismatched.append((line, cp, record))
+    if not mismatched:
+        return len(notes), None
+    line, cp, record = min(mismatched, key=lambda m: m[1].tree_size)
+    good = max((size for size in matched if size < cp.tree_size), default=None)
+    since = f"at or before seq {cp.tree_size}"
+    if good:
+        since = f"after seq {good}, the last checkpoint that still matches"
+    problems.append(
+        Problem(
+            kind="tail_rewritten",
+            file=record.file,
+            line=record.line,
+            seq=record.seq,
+            message=f"entry seq {record.seq} in {record.where()} does not match {signed(line, cp)}, "
+            f"whose root at tree size {cp.tree_size} is {cp.root_hash[:12]}…: the log was rewritten {since}",
+        )
+    )
+    return len(notes), good or 0
+
+
+def verify(
+    data_dir: Path,
+    *,
+    date: dt.date | None = None,
+    days: int | None = None,
+    from_date: dt.date | None = None,
+    to_date: dt.date | None = None,
+    public_key_path: Path | None = None,
+    today: dt.date | None = None,
+    alert: bool = True,
+) -> VerifyReport:
+    """Verify the day files in the window (all by default) against their chain and the checkpoints.
+
+    A window's first entry is checked against the last entry of the nearest earlier day file, so
+    `--days 1` still notices a break at midnight. Failures are appended to alerts/audit-integrity.log.
+    """
+    window_from, window_to = resolve_window(date=date, days=days, from_date=from_date, to_date=to_date, today=today)
+    audit_dir = data_dir / AUDIT_DIR
+    all_files = day_files(audit_dir)
+    selected = [
+        (day, path)
+        for day, path in all_files
+        if (window_from is None or day >= window_from) and (window_to is None or day <= window_to)
+    ]
+    newest = all_files[-1] if all_files else None
+    includes_end = newest is None or window_to is None or newest[0] <= window_to
+
+    anchor = _Record("the start of the log", 0, 0, GENESIS_HASH, "", True)
+    if selected:
+        for _, earlier in reversed([f for f in all_files if f[0] < selected[0][0]]):
+            found = _last_entry(earlier)
+            if found is not None:
+                entry, number = found
+                anchor = _Record(earlier.name, number, entry.seq, entry.hash, entry.prev_hash, True)
+                break
+
+    problems: list[Problem] = []
+    records: list[_Record] = []
+    torn: list[_Torn] = []
+    for _, path in selected:
+        _read_day_file(path, newest is not None and path == newest[1], records, problems, torn)
+    first_bad = _check_chain(records, anchor, problems)
+
+    log_last: _Record | None = max(records, key=lambda r: r.seq) if records else None
+    if includes_end and newest is not None and (not selected or selected[-1] != newest):
+        for _, path in reversed(all_files):
+            found = _last_entry(path)
+            if found is not None:
+                log_last = _Record(path.name, found[1], found[0].seq, found[0].hash, found[0].prev_hash, True)
+                break
+    key_path = public_key_path or public_key_path_for(default_signing_key_path(data_dir))
+    checkpoints_checked, rewritten_after = _check_checkpoints(
+        audit_dir, key_path, records, includes_end, log_last, problems
+    )
+
+    verified_up_to: int | None = None
+    if records:
+        verified_up_to = max(r.seq for r in records) if first_bad is None else first_bad - 1
+    elif anchor.seq:
+        verified_up_to = anchor.seq
+    if rewritten_after is not None and verified_up_to is not None:
+        verified_up_to = min(verified_up_to, rewritten_after)
+    for t in torn:
+        upto = "no complete entry precedes it"
+        if verified_up_to:
+            upto = f"the log verifies up to seq {verified_up_to}"
+        problems.append(
+            Problem(
+                kind="torn_tail",
+                file=t.file,
+                line=t.line,
+                message=f"the last line of {t.file} (line {t.line}, {t.length} bytes) {t.reason}: "
+                f"a write was interrupted; {upto}. Run `operate-mcp audit repair` to set the bytes aside "
+                "and record it",
+            )
+        )
+
+    report = VerifyReport(
+        ok=not problems,
+        entries_checked=len(records),
+        files=[path.name for _, path in selected],
+        problems=problems,
+        checkpoints_checked=checkpoints_checked,
+        first_seq=min((r.seq for r in records), default=None),
+        last_seq=max((r.seq for r in records), default=None),
+        verified_up_to_seq=verified_up_to,
+        window_from=window_from,
+        window_to=window_to,
+    )
+    if problems and alert:
+        write_alerts(data_dir, problems)
+    return report
+
+
+def write_alerts(data_dir: Path, problems: list[Problem], now: dt.datetime | None = None) -> Path:
+    """One greppable line per problem: `<UTC time> <kind> <file>:<line> <message>`."""
+    path = data_dir / ALERTS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stamp = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    lines = "".join(
+        f"{stamp} {p.kind} {p.file or '-'}:{'-' if p.line is None else p.line} {' '.join(p.message.split())}\n"
+        for p in problems
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        os.write(fd, lines.encode())
+    finally:
+        os.close(fd)
+    return path
