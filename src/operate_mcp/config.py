@@ -65,6 +65,13 @@ class Settings(BaseSettings):
 
     session_ttl_seconds: int = 3600
     production_namespaces: list[str] = Field(default_factory=lambda: ["production", "prod"])
+    trivial_auto_approve: bool = True
+    approval_sla_seconds: dict[str, int] = Field(
+        default_factory=lambda: {"trivial": 3600, "low": 1800, "medium": 900, "critical": 600}
+    )
+    drift_mode: Literal["refuse", "warn"] = "refuse"
+    rollout_timeout_seconds: int = 120
+    validation_max_iterations: int = 10
 
     http_token: SecretStr | None = None
     http_user: str = "http-client"

@@ -1,12 +1,20 @@
 """MCP wiring only: tools, annotations, transports. Each handler calls one workflow function."""
 
-from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import (
+    AcceptedElicitation,
+    CancelledElicitation,
+    Context,
+    DeclinedElicitation,
+    Elicit,
+    ElicitationResult,
+    MCPServer,
+    Resolve,
+)
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
@@ -15,12 +23,23 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from operate_mcp import __version__
 from operate_mcp.agent.provider import Provider
 from operate_mcp.config import Settings
-from operate_mcp.errors import OperateError
+from operate_mcp.errors import ConfigError, OperateError
+from operate_mcp.governance.approval import (
+    ApprovalError,
+    approvers_needed,
+    record_approval,
+    record_rejection,
+    valid_approvals,
+)
 from operate_mcp.identity import os_user
 from operate_mcp.kube.runner import Kubectl
+from operate_mcp.workflows.decision import write_decision_record
+from operate_mcp.workflows.execute import execute
 from operate_mcp.workflows.operate import OperateDeps, analyze
+from operate_mcp.workflows.proposal import RiskTier
 from operate_mcp.workflows.response import OperateResponse, to_response
-from operate_mcp.workflows.sessions import SessionStore
+from operate_mcp.workflows.rollback import propose_rollback
+from operate_mcp.workflows.sessions import Session, SessionStatus, SessionStore
 
 ProviderFactory = Callable[[Settings], Provider]
 
@@ -42,25 +61,65 @@ def default_provider(settings: Settings) -> Provider:
 
 
 class Runtime:
-    """What the handlers share; built once, the provider only when first needed."""
+    """What the handlers share; built once, the model provider only when first needed."""
 
     def __init__(self, settings: Settings, provider_factory: ProviderFactory, caller: str) -> None:
+        from operate_mcp.audit.log import AuditLog
+
         self.settings = settings
         self.provider_factory = provider_factory
         self.caller = caller
-        self.kubectl = Kubectl(settings)
-        self.sessions = SessionStore(settings.data_dir, settings.session_ttl_seconds)
-        self._deps: OperateDeps | None = None
+        self.deps = OperateDeps(
+            settings=settings,
+            kubectl=Kubectl(settings),
+            provider=None,
+            sessions=SessionStore(settings.data_dir, settings.session_ttl_seconds),
+            audit=AuditLog(settings.data_dir),
+        )
 
-    def deps(self) -> OperateDeps:
-        if self._deps is None:
-            self._deps = OperateDeps(
-                settings=self.settings,
-                kubectl=self.kubectl,
-                provider=self.provider_factory(self.settings),
-                sessions=self.sessions,
-            )
-        return self._deps
+    @property
+    def sessions(self) -> SessionStore:
+        return self.deps.sessions
+
+    def with_provider(self, *, required: bool) -> OperateDeps:
+        """Analysis needs the model; execution only uses it for validation, so it may go without."""
+        if self.deps.provider is None:
+            try:
+                self.deps.provider = self.provider_factory(self.settings)
+            except ConfigError:
+                if required:
+                    raise
+        return self.deps
+
+
+class ApprovalForm(BaseModel):
+    """What the person is asked; only primitive fields, as MCP elicitation requires."""
+
+    approve: bool = Field(description="Run exactly these commands now?")
+    justification: str = Field(default="", description="Why (kept in the audit log)")
+
+
+class NotAsked(BaseModel):
+    """The approval resolver decided not to ask; `reason` says why."""
+
+    reason: Literal["not-executing", "not-proposed", "trivial", "no-elicitation", "already-approved", "blocked"]
+
+
+def approval_question(session: Session) -> str:
+    """Deterministic text (the resolver may re-run), showing the exact commands and their digest."""
+    p = session.proposal
+    lines = [
+        f"Approve {session.purpose} session {session.id} (v{p.version}), risk {p.risk.tier.value}: "
+        f"{'; '.join(p.risk.reasons)}",
+        f"Intent: {p.intent}",
+        f"Requested by {session.caller}. These commands will run exactly as shown, no shell:",
+    ]
+    for i, c in enumerate(p.commands, 1):
+        lines.append(f"{i}. {c.display}")
+    lines.append(f"Digest: sha256:{p.digest}")
+    if p.risk.tier is RiskTier.CRITICAL:
+        lines.append("Critical: a second, different person must also approve (operate-mcp approve).")
+    return "\n".join(lines)
 
 
 def _client_name(ctx: Context[Any, Any]) -> str:
@@ -78,10 +137,6 @@ def _progress(ctx: Context[Any, Any]) -> Callable[[int, int, str], Awaitable[Non
     return report
 
 
-class OperateInput(BaseModel):
-    intent: str | None = Field(default=None, description="What you want done, in plain words")
-
-
 def create_server(
     settings: Settings,
     *,
@@ -91,13 +146,80 @@ def create_server(
     runtime = Runtime(settings, provider_factory, caller or os_user())
     mcp = MCPServer(name="operate-mcp", version=__version__, instructions=INSTRUCTIONS)
 
+    def ask_approval(
+        ctx: Context[Any, Any], sessionId: str | None, executeChoice: int | None  # noqa: N803
+    ) -> Elicit[ApprovalForm] | NotAsked:
+        if executeChoice != 1 or not sessionId:
+            return NotAsked(reason="not-executing")
+        try:
+            session = runtime.sessions.load(sessionId)
+        except OperateError:
+            return NotAsked(reason="not-proposed")  # the body reports the real error
+        p = session.proposal
+        if session.status is not SessionStatus.PROPOSED:
+            return NotAsked(reason="not-proposed")
+        if p.blocked:
+            return NotAsked(reason="blocked")
+        if p.risk.tier is RiskTier.TRIVIAL and settings.trivial_auto_approve:
+            return NotAsked(reason="trivial")
+        if any(a.approver == runtime.caller for a in valid_approvals(session, settings)):
+            return NotAsked(reason="already-approved")
+        caps = ctx.request_context.session.client_capabilities if ctx.request_context.session else None
+        if caps is None or caps.elicitation is None:
+            return NotAsked(reason="no-elicitation")
+        return Elicit(approval_question(session), ApprovalForm)
+
+    async def approve_then_execute(
+        ctx: Context[Any, Any], session_id: str, outcome: ElicitationResult[Any]
+    ) -> Session:
+        session = runtime.sessions.reap_if_interrupted(session_id)
+        audit = runtime.deps.audit
+        if session.status is SessionStatus.PROPOSED:
+            data = outcome.data if isinstance(outcome, AcceptedElicitation) else None
+            if isinstance(outcome, DeclinedElicitation) or (isinstance(data, ApprovalForm) and not data.approve):
+                session = record_rejection(
+                    runtime.sessions, session_id, actor=runtime.caller, method="elicitation",
+                    justification=data.justification if isinstance(data, ApprovalForm) else "",
+                )
+                audit.append("rejection", actor=runtime.caller, session_id=session_id,
+                             data={"method": "elicitation", "digest": session.proposal.digest})
+                write_decision_record(settings.data_dir, session)
+                return session
+            if isinstance(outcome, CancelledElicitation):
+                raise ApprovalError(f"approval of {session_id} was cancelled; nothing ran and the session stays "
+                                    "proposed")
+            if isinstance(data, ApprovalForm) or (isinstance(data, NotAsked) and data.reason == "trivial"):
+                method = "elicitation" if isinstance(data, ApprovalForm) else "execute-choice"
+                session = record_approval(
+                    runtime.sessions, session_id, approver=runtime.caller, method=method, settings=settings,
+                    justification=data.justification if isinstance(data, ApprovalForm) else "",
+                )
+                audit.append("approval", actor=runtime.caller, session_id=session_id,
+                             data={"method": method, "digest": session.proposal.digest,
+                                   "tier": session.proposal.risk.tier.value})
+            elif isinstance(data, NotAsked) and data.reason == "no-elicitation":
+                raise ApprovalError(
+                    f"session {session_id} ({session.proposal.risk.tier.value} risk) needs a person's approval, and "
+                    f"this MCP client cannot ask you directly. In a terminal run: operate-mcp approve {session_id} "
+                    "--justification '...' then call operate(sessionId, executeChoice=1) again"
+                )
+            if session.status is SessionStatus.PROPOSED:
+                have = len(valid_approvals(session, settings))
+                raise ApprovalError(
+                    f"session {session_id} has {have} of {approvers_needed(session.proposal.risk.tier)} approvals; "
+                    f"a second, different person approves with: operate-mcp approve {session_id}"
+                )
+        deps = runtime.with_provider(required=False)
+        return await execute(deps, session_id, actor=runtime.caller, on_progress=_progress(ctx))
+
     @mcp.tool(
         title="Operate a Kubernetes application",
         description=(
             "Turn an intent (update, scale, autoscale, make HA, roll back, delete) into a validated proposal: "
             "analysis, current state, changes, exact kubectl commands with server-side dry-run results, rollback "
-            "commands, risk tier, session id. Refine with sessionId+refinedIntent. Execute an approved proposal "
-            "with sessionId+executeChoice=1."
+            "commands, risk tier, session id. Refine with sessionId+refinedIntent. Execute with "
+            "sessionId+executeChoice=1: the person approves (asked directly where the client supports it), then "
+            "exactly the proposed commands run and are validated. Undo an execution with sessionId+rollback=1."
         ),
         annotations=ToolAnnotations(
             readOnlyHint=False, destructiveHint=True, idempotentHint=False, openWorldHint=True
@@ -105,39 +227,41 @@ def create_server(
     )
     async def operate(
         ctx: Context[Any, Any],
+        approval: Annotated[ElicitationResult[Any], Resolve(ask_approval)],
         intent: str | None = None,
-        sessionId: str | None = None,
-        refinedIntent: str | None = None,
-        executeChoice: int | None = None,
+        sessionId: str | None = None,  # noqa: N803 - the seed PRD's interface
+        refinedIntent: str | None = None,  # noqa: N803
+        executeChoice: int | None = None,  # noqa: N803
+        rollback: int | None = None,
     ) -> OperateResponse:
+        trigger = f"mcp:{_client_name(ctx)}"
         try:
-            if executeChoice is not None:
-                raise OperateError(
-                    "execution is not available in this build yet: approve and run the commands from the "
-                    "proposal yourself, or wait for the approve/execute release"
-                )
-            if sessionId and refinedIntent:
+            if executeChoice is not None or rollback is not None:
+                if not sessionId:
+                    raise OperateError("executeChoice and rollback need the sessionId of a proposal")
+                if executeChoice is not None and executeChoice != 1:
+                    raise OperateError("executeChoice=1 is the only choice: run the proposal's commands")
+                if rollback is not None:
+                    if rollback != 1:
+                        raise OperateError("rollback=1 proposes undoing an executed session")
+                    session = await propose_rollback(runtime.deps, sessionId, caller=runtime.caller,
+                                                     triggered_by=trigger)
+                else:
+                    session = await approve_then_execute(ctx, sessionId, approval)
+            elif sessionId and refinedIntent:
                 session = await analyze(
-                    runtime.deps(),
-                    "",
-                    caller=runtime.caller,
-                    triggered_by=f"mcp:{_client_name(ctx)}",
-                    refine_session=sessionId,
-                    refined_intent=refinedIntent,
-                    on_progress=_progress(ctx),
+                    runtime.with_provider(required=True), "", caller=runtime.caller, triggered_by=trigger,
+                    refine_session=sessionId, refined_intent=refinedIntent, on_progress=_progress(ctx),
                 )
             elif intent:
                 session = await analyze(
-                    runtime.deps(),
-                    intent,
-                    caller=runtime.caller,
-                    triggered_by=f"mcp:{_client_name(ctx)}",
+                    runtime.with_provider(required=True), intent, caller=runtime.caller, triggered_by=trigger,
                     on_progress=_progress(ctx),
                 )
             else:
                 raise OperateError(
                     "give an intent (operate(intent='scale api in shop to 5')), or a sessionId with "
-                    "refinedIntent or executeChoice=1"
+                    "refinedIntent, executeChoice=1 or rollback=1"
                 )
         except OperateError as exc:
             raise ToolError(str(exc)) from exc

@@ -402,7 +402,9 @@ class ToolCall(BaseModel):
 class ToolBox:
     """Executes the model's tool calls; refuses anything that would not be read-only or dry-run."""
 
-    def __init__(self, kubectl: Kubectl, tools: tuple[Tool, ...] = TOOLS) -> None:
+    def __init__(self, kubectl: Kubectl, tools: tuple[Tool, ...] = TOOLS, *, read_only: bool = False) -> None:
+        if read_only:
+            tools = tuple(t for t in tools if t.kind == "read")
         for tool in tools:
             if tool.kind not in ("read", "dry-run"):
                 raise ValueError(f"tool {tool.name} is {tool.kind}; the loop only gets read and dry-run tools")

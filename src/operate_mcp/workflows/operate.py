@@ -12,7 +12,7 @@ import anyio
 from operate_mcp.agent.loop import run_loop
 from operate_mcp.agent.provider import Provider
 from operate_mcp.config import Settings
-from operate_mcp.errors import SessionError
+from operate_mcp.errors import ConfigError, SessionError
 from operate_mcp.governance.risk import assess_risk
 from operate_mcp.kube.commands import CommandClass, ProposedCommand, classify, command_digest, shell_quote
 from operate_mcp.kube.runner import Kubectl
@@ -52,7 +52,7 @@ class Knowledge(Protocol):
 class OperateDeps:
     settings: Settings
     kubectl: Kubectl
-    provider: Provider
+    provider: Provider | None
     sessions: SessionStore
     knowledge: Knowledge | None = None
     audit: Any = None  # operate_mcp.audit.log.AuditLog; optional so the analysis never depends on it
@@ -132,6 +132,8 @@ async def analyze(
     if not intent:
         raise SessionError("the intent is empty; say what you want done, e.g. 'scale api in shop to 5 replicas'")
 
+    if deps.provider is None:
+        raise ConfigError("no model is configured for analysis: set ANTHROPIC_API_KEY (see README, Configuration)")
     context = deps.knowledge.context_for(" ".join([intent, *refinements])) if deps.knowledge else None
     dry_runs: dict[int, DryRunResult] = {}
 

@@ -15,7 +15,7 @@ from operate_mcp.workflows.proposal import (
     ProposedChanges,
     RiskAssessment,
 )
-from operate_mcp.workflows.sessions import Session, SessionStatus
+from operate_mcp.workflows.sessions import Approval, CommandOutcome, Session, SessionStatus, Validation
 
 
 class OperateResponse(BaseModel):
@@ -39,11 +39,23 @@ class OperateResponse(BaseModel):
     digest: str
     expires_at: datetime
     token_usage: TokenUsage
+    purpose: str
+    parent_session: str | None
+    approvals: list[Approval]
+    execution: list[CommandOutcome]
+    validation: Validation | None
+    rollback_plan: list[ProposedCommand]
     next_action: str
 
 
 def next_action(session: Session) -> str:
     p = session.proposal
+    if session.status in (SessionStatus.EXECUTED_SUCCESSFULLY, SessionStatus.EXECUTED_WITH_ERRORS,
+                          SessionStatus.FAILED, SessionStatus.INTERRUPTED):
+        undo = f" To undo it: operate(sessionId='{session.id}', rollback=1)." if session.rollback_plan else ""
+        return f"session {session.status.value}; read execution and validation.{undo}"
+    if session.status is SessionStatus.APPROVED:
+        return f"approved; run it with operate(sessionId='{session.id}', executeChoice=1)"
     if session.status is not SessionStatus.PROPOSED:
         return f"session is {session.status.value}"
     if p.blocked:
@@ -81,5 +93,11 @@ def to_response(session: Session) -> OperateResponse:
         digest=p.digest,
         expires_at=session.expires_at,
         token_usage=p.token_usage,
+        purpose=session.purpose,
+        parent_session=session.parent_session,
+        approvals=session.approvals,
+        execution=session.outcomes,
+        validation=session.validation,
+        rollback_plan=session.rollback_plan,
         next_action=next_action(session),
     )

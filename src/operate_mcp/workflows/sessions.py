@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import re
+import socket
 import tempfile
 import time
 import uuid
@@ -24,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from operate_mcp.errors import SessionError
+from operate_mcp.kube.commands import ProposedCommand
 from operate_mcp.workflows.proposal import Proposal
 
 SESSION_ID = re.compile(r"^opr-\d{13}-[0-9a-f]{8}$")
@@ -43,7 +45,7 @@ class SessionStatus(StrEnum):
 
 S = SessionStatus
 TRANSITIONS: dict[SessionStatus, set[SessionStatus]] = {
-    S.PROPOSED: {S.PROPOSED, S.APPROVED, S.REJECTED, S.EXPIRED},
+    S.PROPOSED: {S.PROPOSED, S.APPROVED, S.REJECTED, S.EXPIRED},  # PROPOSED->PROPOSED: refine, 1st of 2 approvals
     S.APPROVED: {S.EXECUTING, S.REJECTED, S.EXPIRED, S.PROPOSED},
     S.EXECUTING: {S.EXECUTED_SUCCESSFULLY, S.EXECUTED_WITH_ERRORS, S.FAILED, S.INTERRUPTED},
     S.EXECUTED_SUCCESSFULLY: set(),
@@ -64,6 +66,57 @@ class StatusChange(BaseModel):
     note: str = ""
 
 
+class Approval(BaseModel):
+    """One person's yes, bound to the exact command list (digest) and proposal version."""
+
+    approver: str
+    at: datetime
+    method: str  # execute-choice | elicitation | cli
+    justification: str = ""
+    digest: str
+    version: int
+    tier: str
+
+
+class Executor(BaseModel):
+    """Which process runs a session, so a crash shows as `interrupted`, never as runnable."""
+
+    pid: int
+    host: str
+    started_at: datetime
+
+
+class CommandOutcome(BaseModel):
+    index: int
+    argv: list[str]
+    exit_code: int
+    duration_seconds: float
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+class Check(BaseModel):
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+class Validation(BaseModel):
+    checks: list[Check] = Field(default_factory=list)
+    model_verdict: str | None = None  # healthy | degraded | failed | skipped
+    model_summary: str = ""
+    iterations: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks) and self.model_verdict in (None, "healthy", "skipped")
+
+
 class Session(BaseModel):
     id: str
     created_at: datetime
@@ -76,6 +129,16 @@ class Session(BaseModel):
     proposal: Proposal
     voided_versions: list[Proposal] = Field(default_factory=list)
     history: list[StatusChange] = Field(default_factory=list)
+    approvals: list[Approval] = Field(default_factory=list)
+    rejection: Approval | None = None
+    parent_session: str | None = None
+    purpose: str = "operate"  # operate | rollback | replay
+    executor: Executor | None = None
+    drift_warnings: list[str] = Field(default_factory=list)
+    outcomes: list[CommandOutcome] = Field(default_factory=list)
+    rollback_plan: list[ProposedCommand] = Field(default_factory=list)
+    validation: Validation | None = None
+    finished_at: datetime | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -84,6 +147,20 @@ class Session(BaseModel):
 
     def is_expired(self, now: datetime | None = None) -> bool:
         return (now or datetime.now(UTC)) >= self.expires_at
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (killed, not yet reaped by its parent) is dead for our purposes
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def new_session_id() -> str:
@@ -111,7 +188,16 @@ class SessionStore:
     def _path(self, session_id: str) -> Path:
         return self.dir / f"{check_session_id(session_id)}.json"
 
-    def create(self, *, intent: str, caller: str, triggered_by: str, proposal: Proposal) -> Session:
+    def create(
+        self,
+        *,
+        intent: str,
+        caller: str,
+        triggered_by: str,
+        proposal: Proposal,
+        parent_session: str | None = None,
+        purpose: str = "operate",
+    ) -> Session:
         now = datetime.now(UTC)
         session = Session(
             id=new_session_id(),
@@ -122,6 +208,8 @@ class SessionStore:
             caller=caller,
             triggered_by=triggered_by,
             proposal=proposal,
+            parent_session=parent_session,
+            purpose=purpose,
             history=[StatusChange(at=now, from_status=None, to_status=SessionStatus.PROPOSED, actor=caller)],
         )
         with self._locked(session.id):
@@ -181,6 +269,25 @@ class SessionStore:
     def _apply(session: Session, to: SessionStatus, actor: str, note: str, now: datetime) -> None:
         session.history.append(StatusChange(at=now, from_status=session.status, to_status=to, actor=actor, note=note))
         session.status = to
+
+    def reap_if_interrupted(self, session_id: str) -> Session:
+        """A session left `executing` by a process that no longer exists becomes `interrupted`."""
+        session = self.load(session_id)
+        if session.status is not SessionStatus.EXECUTING or session.executor is None:
+            return session
+        if session.executor.host != socket.gethostname() or _alive(session.executor.pid):
+            return session
+        done = len(session.outcomes)
+        return self.transition(
+            session_id,
+            SessionStatus.INTERRUPTED,
+            actor="system",
+            expected={SessionStatus.EXECUTING},
+            note=(
+                f"executor pid {session.executor.pid} died after {done} of {len(session.proposal.commands)} "
+                "commands; the session cannot run again: inspect the cluster and analyse anew"
+            ),
+        )
 
     def list(self) -> list[Session]:
         sessions: list[Session] = []

@@ -1,0 +1,72 @@
+"""Before-execution snapshots of every object a proposal touches, and the rollback plan derived from them."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from operate_mcp.kube.commands import ProposedCommand
+from operate_mcp.kube.runner import Kubectl
+from operate_mcp.kube.targets import Target, observe, unique_targets
+from operate_mcp.workflows.proposal import ObservedObject
+
+_SERVER_FIELDS = ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields", "selfLink")
+
+
+def restorable(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object without server-owned fields, so applying it restores its spec, not its history."""
+    meta = {k: v for k, v in obj.get("metadata", {}).items() if k not in _SERVER_FIELDS}
+    annotations = {
+        k: v
+        for k, v in (meta.get("annotations") or {}).items()
+        if k not in ("kubectl.kubernetes.io/last-applied-configuration", "deployment.kubernetes.io/revision")
+    }
+    if annotations:
+        meta["annotations"] = annotations
+    else:
+        meta.pop("annotations", None)
+    return {k: v for k, v in {**obj, "metadata": meta}.items() if k != "status"}
+
+
+def take_snapshot(
+    kubectl: Kubectl, commands: Sequence[ProposedCommand]
+) -> tuple[list[tuple[Target, ObservedObject, dict[str, Any] | None]], list[ProposedCommand]]:
+    """Observe every target now; derive commands that put each one back as it is."""
+    seen = [(t, *observe(kubectl, t)) for t in unique_targets(commands)]
+    plan: list[ProposedCommand] = []
+    for target, observed, obj in seen:
+        ns = ["-n", target.namespace] if target.namespace else []
+        where = f"{target.resource}/{target.name}"
+        if obj is not None:
+            plan.append(
+                ProposedCommand(
+                    argv=["kubectl", "apply", "-f", "-", *ns],
+                    stdin=yaml.safe_dump(restorable(obj), sort_keys=False),
+                    description=f"restore {where} as it was before the change",
+                )
+            )
+        elif observed.error is None:
+            plan.append(
+                ProposedCommand(
+                    argv=["kubectl", "delete", f"{target.get_as}/{target.name}", *ns, "--ignore-not-found"],
+                    description=f"remove {where}, which the change created",
+                )
+            )
+    return seen, plan
+
+
+def save_snapshot(path: Path, seen: Sequence[tuple[Target, ObservedObject, dict[str, Any] | None]]) -> None:
+    """Kept beside the session (mode 0600): manifests may hold sensitive configuration."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data = [{"target": t.model_dump(), "observed": o.model_dump(), "object": obj} for t, o, obj in seen]
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=1)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
