@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from operate_mcp import __version__
+from operate_mcp.audit.cli import add_audit_parser
 from operate_mcp.config import load_settings
 from operate_mcp.errors import OperateError
 
@@ -48,7 +49,7 @@ def _sessions(args: argparse.Namespace) -> int:
     store = SessionStore(settings.data_dir, settings.session_ttl_seconds)
     console = Console()
     if args.sessions_cmd == "show":
-        session = store.load(args.session_id)
+        session = store.reap_if_interrupted(args.session_id)
         if args.format == "json":
             print(session.model_dump_json(indent=2))
             return 0
@@ -63,14 +64,82 @@ def _sessions(args: argparse.Namespace) -> int:
         return 0
     sessions = store.list()
     if args.format == "json":
-        print(json.dumps([{"id": s.id, "status": s.status.value, "intent": s.intent,
-                           "risk": s.proposal.risk.tier.value, "created_at": s.created_at.isoformat()}
-                          for s in sessions]))
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": s.id,
+                        "status": s.status.value,
+                        "intent": s.intent,
+                        "risk": s.proposal.risk.tier.value,
+                        "created_at": s.created_at.isoformat(),
+                    }
+                    for s in sessions
+                ]
+            )
+        )
         return 0
     table = Table("session", "status", "risk", "intent", "created")
     for s in sessions:
         table.add_row(s.id, s.status.value, s.proposal.risk.tier.value, s.intent, f"{s.created_at:%Y-%m-%d %H:%M}")
     console.print(table)
+    return 0
+
+
+def _decide(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from operate_mcp.audit.log import AuditLog
+    from operate_mcp.governance.approval import (
+        approvers_needed,
+        record_approval,
+        record_rejection,
+        valid_approvals,
+    )
+    from operate_mcp.identity import os_user
+    from operate_mcp.workflows.decision import write_decision_record
+    from operate_mcp.workflows.sessions import SessionStatus, SessionStore
+
+    settings = load_settings()
+    store = SessionStore(settings.data_dir, settings.session_ttl_seconds)
+    audit = AuditLog(settings.data_dir)
+    who = os_user()
+    console = Console()
+    if args.command == "reject":
+        session = record_rejection(store, args.session_id, actor=who, method="cli", justification=args.justification)
+        audit.append(
+            "rejection", actor=who, session_id=session.id, data={"method": "cli", "justification": args.justification}
+        )
+        write_decision_record(settings.data_dir, session)
+        console.print(f"rejected {session.id} as {who}")
+        return 0
+    shown = store.load(args.session_id)
+    console.print(f"[bold]{shown.id}[/bold] risk {shown.proposal.risk.tier.value}: {shown.proposal.intent}")
+    for i, c in enumerate(shown.proposal.commands, 1):
+        console.print(f"  {i}. {c.display}", markup=False, highlight=False)
+    console.print(f"digest sha256:{shown.proposal.digest}")
+    session = record_approval(
+        store, args.session_id, approver=who, method="cli", settings=settings, justification=args.justification
+    )
+    audit.append(
+        "approval",
+        actor=who,
+        session_id=session.id,
+        data={
+            "method": "cli",
+            "digest": session.proposal.digest,
+            "justification": args.justification,
+            "tier": session.proposal.risk.tier.value,
+        },
+    )
+    if session.status is SessionStatus.APPROVED:
+        console.print(f"approved by {who}; the agent can now run operate(sessionId='{session.id}', executeChoice=1)")
+    else:
+        have = len(valid_approvals(session, settings))
+        console.print(
+            f"approval {have} of {approvers_needed(session.proposal.risk.tier)} recorded ({who}); "
+            "a second, different person must approve too"
+        )
     return 0
 
 
@@ -98,12 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--format", choices=["text", "json"], default="text")
     sessions.set_defaults(func=_sessions)
 
-    try:
-        from operate_mcp.audit.cli import add_audit_parser
-    except ImportError:  # pragma: no cover - the audit package is part of every install
-        pass
-    else:
-        add_audit_parser(sub)
+    for verb, text in (("approve", "approve a proposal as yourself (the OS user)"), ("reject", "reject a proposal")):
+        p = sub.add_parser(verb, help=text)
+        p.add_argument("session_id")
+        p.add_argument("--justification", default="", help="why; kept in the audit log and decision record")
+        p.set_defaults(func=_decide)
+
+    add_audit_parser(sub)
     return parser
 
 

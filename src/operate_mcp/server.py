@@ -1,6 +1,5 @@
 """MCP wiring only: tools, annotations, transports. Each handler calls one workflow function."""
 
-
 import hmac
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
@@ -147,7 +146,7 @@ def create_server(
     mcp = MCPServer(name="operate-mcp", version=__version__, instructions=INSTRUCTIONS)
 
     def ask_approval(
-        ctx: Context[Any, Any], sessionId: str | None, executeChoice: int | None  # noqa: N803
+        ctx: Context[Any, Any], sessionId: str | None, executeChoice: int | None
     ) -> Elicit[ApprovalForm] | NotAsked:
         if executeChoice != 1 or not sessionId:
             return NotAsked(reason="not-executing")
@@ -169,34 +168,51 @@ def create_server(
             return NotAsked(reason="no-elicitation")
         return Elicit(approval_question(session), ApprovalForm)
 
-    async def approve_then_execute(
-        ctx: Context[Any, Any], session_id: str, outcome: ElicitationResult[Any]
-    ) -> Session:
+    async def approve_then_execute(ctx: Context[Any, Any], session_id: str, outcome: ElicitationResult[Any]) -> Session:
         session = runtime.sessions.reap_if_interrupted(session_id)
         audit = runtime.deps.audit
         if session.status is SessionStatus.PROPOSED:
             data = outcome.data if isinstance(outcome, AcceptedElicitation) else None
             if isinstance(outcome, DeclinedElicitation) or (isinstance(data, ApprovalForm) and not data.approve):
                 session = record_rejection(
-                    runtime.sessions, session_id, actor=runtime.caller, method="elicitation",
+                    runtime.sessions,
+                    session_id,
+                    actor=runtime.caller,
+                    method="elicitation",
                     justification=data.justification if isinstance(data, ApprovalForm) else "",
                 )
-                audit.append("rejection", actor=runtime.caller, session_id=session_id,
-                             data={"method": "elicitation", "digest": session.proposal.digest})
+                audit.append(
+                    "rejection",
+                    actor=runtime.caller,
+                    session_id=session_id,
+                    data={"method": "elicitation", "digest": session.proposal.digest},
+                )
                 write_decision_record(settings.data_dir, session)
                 return session
             if isinstance(outcome, CancelledElicitation):
-                raise ApprovalError(f"approval of {session_id} was cancelled; nothing ran and the session stays "
-                                    "proposed")
+                raise ApprovalError(
+                    f"approval of {session_id} was cancelled; nothing ran and the session stays proposed"
+                )
             if isinstance(data, ApprovalForm) or (isinstance(data, NotAsked) and data.reason == "trivial"):
                 method = "elicitation" if isinstance(data, ApprovalForm) else "execute-choice"
                 session = record_approval(
-                    runtime.sessions, session_id, approver=runtime.caller, method=method, settings=settings,
+                    runtime.sessions,
+                    session_id,
+                    approver=runtime.caller,
+                    method=method,
+                    settings=settings,
                     justification=data.justification if isinstance(data, ApprovalForm) else "",
                 )
-                audit.append("approval", actor=runtime.caller, session_id=session_id,
-                             data={"method": method, "digest": session.proposal.digest,
-                                   "tier": session.proposal.risk.tier.value})
+                audit.append(
+                    "approval",
+                    actor=runtime.caller,
+                    session_id=session_id,
+                    data={
+                        "method": method,
+                        "digest": session.proposal.digest,
+                        "tier": session.proposal.risk.tier.value,
+                    },
+                )
             elif isinstance(data, NotAsked) and data.reason == "no-elicitation":
                 raise ApprovalError(
                     f"session {session_id} ({session.proposal.risk.tier.value} risk) needs a person's approval, and "
@@ -221,17 +237,15 @@ def create_server(
             "sessionId+executeChoice=1: the person approves (asked directly where the client supports it), then "
             "exactly the proposed commands run and are validated. Undo an execution with sessionId+rollback=1."
         ),
-        annotations=ToolAnnotations(
-            readOnlyHint=False, destructiveHint=True, idempotentHint=False, openWorldHint=True
-        ),
+        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=False, openWorldHint=True),
     )
     async def operate(
         ctx: Context[Any, Any],
         approval: Annotated[ElicitationResult[Any], Resolve(ask_approval)],
         intent: str | None = None,
-        sessionId: str | None = None,  # noqa: N803 - the seed PRD's interface
-        refinedIntent: str | None = None,  # noqa: N803
-        executeChoice: int | None = None,  # noqa: N803
+        sessionId: str | None = None,
+        refinedIntent: str | None = None,
+        executeChoice: int | None = None,
         rollback: int | None = None,
     ) -> OperateResponse:
         trigger = f"mcp:{_client_name(ctx)}"
@@ -244,18 +258,27 @@ def create_server(
                 if rollback is not None:
                     if rollback != 1:
                         raise OperateError("rollback=1 proposes undoing an executed session")
-                    session = await propose_rollback(runtime.deps, sessionId, caller=runtime.caller,
-                                                     triggered_by=trigger)
+                    session = await propose_rollback(
+                        runtime.deps, sessionId, caller=runtime.caller, triggered_by=trigger
+                    )
                 else:
                     session = await approve_then_execute(ctx, sessionId, approval)
             elif sessionId and refinedIntent:
                 session = await analyze(
-                    runtime.with_provider(required=True), "", caller=runtime.caller, triggered_by=trigger,
-                    refine_session=sessionId, refined_intent=refinedIntent, on_progress=_progress(ctx),
+                    runtime.with_provider(required=True),
+                    "",
+                    caller=runtime.caller,
+                    triggered_by=trigger,
+                    refine_session=sessionId,
+                    refined_intent=refinedIntent,
+                    on_progress=_progress(ctx),
                 )
             elif intent:
                 session = await analyze(
-                    runtime.with_provider(required=True), intent, caller=runtime.caller, triggered_by=trigger,
+                    runtime.with_provider(required=True),
+                    intent,
+                    caller=runtime.caller,
+                    triggered_by=trigger,
                     on_progress=_progress(ctx),
                 )
             else:
@@ -301,8 +324,7 @@ def http_app(mcp: MCPServer, settings: Settings, host: str) -> ASGIApp:
     token = settings.http_token.get_secret_value() if settings.http_token else None
     if host not in LOOPBACK and not token:
         raise OperateError(
-            f"refusing to serve HTTP on {host} without a bearer token: set OPERATE_MCP_HTTP_TOKEN, "
-            "or bind to 127.0.0.1"
+            f"refusing to serve HTTP on {host} without a bearer token: set OPERATE_MCP_HTTP_TOKEN, or bind to 127.0.0.1"
         )
     app: ASGIApp = mcp.streamable_http_app(host=host)
     return BearerAuth(app, token) if token else app

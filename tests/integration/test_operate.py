@@ -4,81 +4,67 @@ for the hosted LLM (unreachable here). Dry-runs, reads and sessions are all real
 from __future__ import annotations
 
 import json
-import textwrap
 
 import pytest
 from mcp import Client
 
 from operate_mcp.agent.scripted import ScriptedProvider, answer, last_user_text, use
 from operate_mcp.config import Settings
-from operate_mcp.kube.runner import Kubectl
 from operate_mcp.server import create_server
-from operate_mcp.workflows.operate import OperateDeps, analyze
-from operate_mcp.workflows.sessions import SessionStatus, SessionStore
-
-
-def deployment(name: str, namespace: str, image: str = "nginx:1.25.5", replicas: int = 2) -> str:
-    return textwrap.dedent(f"""\
-        apiVersion: apps/v1
-        kind: Deployment
-        metadata: {{name: {name}, namespace: {namespace}}}
-        spec:
-          replicas: {replicas}
-          selector: {{matchLabels: {{app: {name}}}}}
-          template:
-            metadata: {{labels: {{app: {name}}}}}
-            spec:
-              containers:
-              - name: {name}
-                image: {image}
-                resources: {{requests: {{cpu: 100m, memory: 64Mi}}}}
-        """)
-
-
-def hpa(name: str, namespace: str, min_replicas: object = 2, max_replicas: int = 6) -> str:
-    return textwrap.dedent(f"""\
-        apiVersion: autoscaling/v2
-        kind: HorizontalPodAutoscaler
-        metadata: {{name: {name}, namespace: {namespace}}}
-        spec:
-          scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: {name}}}
-          minReplicas: {min_replicas}
-          maxReplicas: {max_replicas}
-          metrics:
-          - type: Resource
-            resource: {{name: cpu, target: {{type: Utilization, averageUtilization: 70}}}}
-        """)
+from operate_mcp.workflows.operate import analyze
+from operate_mcp.workflows.sessions import SessionStatus
+from support.manifests import deployment, deps_for, hpa, proposal
 
 
 @pytest.fixture
 def settings(testbed, tmp_path):
-    return Settings(data_dir=tmp_path / "data", kubeconfig=testbed.kubeconfig, kubectl=testbed.kubectl,
-                    provider="scripted")
-
-
-def deps_for(settings: Settings, provider: ScriptedProvider) -> OperateDeps:
-    return OperateDeps(settings=settings, kubectl=Kubectl(settings), provider=provider,
-                       sessions=SessionStore(settings.data_dir, settings.session_ttl_seconds))
-
-
-def proposal(analysis: str, commands: list[dict], rollback: list[dict] | None = None) -> dict:
-    return {"analysis": analysis, "current_state": "", "commands": commands, "rollback_commands": rollback or []}
+    return Settings(
+        data_dir=tmp_path / "data", kubeconfig=testbed.kubeconfig, kubectl=testbed.kubectl, provider="scripted"
+    )
 
 
 async def test_update_image_proposes_set_image_whose_dry_run_passed(testbed, namespace, settings):
     testbed.kubectl_run("apply", "-f", "-", stdin=deployment("web", namespace))
     set_image = ["kubectl", "set", "image", "deployment/web", "web=nginx:1.27.3", "-n", namespace]
-    provider = ScriptedProvider([
-        use("kube_get", {"resource": "deployment", "name": "web", "namespace": namespace,
-                         "output": "json", "fields": ["spec.template.spec.containers"]}),
-        use("dry_run_set_image", {"resource": "deployment", "name": "web", "namespace": namespace,
-                                  "container": "web", "image": "nginx:1.27.3"}),
-        answer(proposal("update web to nginx:1.27.3", [{"argv": set_image, "description": "new image"}],
-                        [{"argv": ["kubectl", "rollout", "undo", "deployment/web", "-n", namespace],
-                          "description": "back to the previous revision"}])),
-    ])
-    session = await analyze(deps_for(settings, provider), "update web to nginx:1.27", caller="alice",
-                            triggered_by="test")
+    provider = ScriptedProvider(
+        [
+            use(
+                "kube_get",
+                {
+                    "resource": "deployment",
+                    "name": "web",
+                    "namespace": namespace,
+                    "output": "json",
+                    "fields": ["spec.template.spec.containers"],
+                },
+            ),
+            use(
+                "dry_run_set_image",
+                {
+                    "resource": "deployment",
+                    "name": "web",
+                    "namespace": namespace,
+                    "container": "web",
+                    "image": "nginx:1.27.3",
+                },
+            ),
+            answer(
+                proposal(
+                    "update web to nginx:1.27.3",
+                    [{"argv": set_image, "description": "new image"}],
+                    [
+                        {
+                            "argv": ["kubectl", "rollout", "undo", "deployment/web", "-n", namespace],
+                            "description": "back to the previous revision",
+                        }
+                    ],
+                )
+            ),
+        ]
+    )
+    session = await analyze(
+        deps_for(settings, provider), "update web to nginx:1.27", caller="alice", triggered_by="test"
+    )
     p = session.proposal
     assert session.status is SessionStatus.PROPOSED
     assert [c.command.argv for c in p.commands] == [set_image]
@@ -92,22 +78,35 @@ async def test_update_image_proposes_set_image_whose_dry_run_passed(testbed, nam
     seen = provider.calls[1]["messages"][-1]["content"][0]["content"]
     assert "nginx:1.25.5" in seen and 'trust="untrusted"' in seen
     # nothing changed in the cluster: analysis only reads and dry-runs
-    image = testbed.kubectl_run("get", "deploy/web", "-n", namespace,
-                                "-o", "jsonpath={.spec.template.spec.containers[0].image}").stdout
+    image = testbed.kubectl_run(
+        "get", "deploy/web", "-n", namespace, "-o", "jsonpath={.spec.template.spec.containers[0].image}"
+    ).stdout
     assert image == "nginx:1.25.5"
 
 
 async def test_scale_proposal(testbed, namespace, settings):
     testbed.kubectl_run("apply", "-f", "-", stdin=deployment("api", namespace, replicas=3))
     scale = ["kubectl", "scale", "deployment/api", "--replicas=5", "-n", namespace]
-    provider = ScriptedProvider([
-        use("kube_get", {"resource": "deployment", "name": "api", "namespace": namespace}),
-        answer(proposal("scale api from 3 to 5", [{"argv": scale, "description": "scale"}],
-                        [{"argv": ["kubectl", "scale", "deployment/api", "--replicas=3", "-n", namespace],
-                          "description": "back to 3"}])),
-    ])
-    session = await analyze(deps_for(settings, provider), "scale api to 5 replicas", caller="alice",
-                            triggered_by="test")
+    provider = ScriptedProvider(
+        [
+            use("kube_get", {"resource": "deployment", "name": "api", "namespace": namespace}),
+            answer(
+                proposal(
+                    "scale api from 3 to 5",
+                    [{"argv": scale, "description": "scale"}],
+                    [
+                        {
+                            "argv": ["kubectl", "scale", "deployment/api", "--replicas=3", "-n", namespace],
+                            "description": "back to 3",
+                        }
+                    ],
+                )
+            ),
+        ]
+    )
+    session = await analyze(
+        deps_for(settings, provider), "scale api to 5 replicas", caller="alice", triggered_by="test"
+    )
     cmd = session.proposal.commands[0]
     assert cmd.dry_run and cmd.dry_run.ok and "scaled" in cmd.dry_run.output
     assert session.proposal.risk.tier.value == "low"
@@ -116,14 +115,24 @@ async def test_scale_proposal(testbed, namespace, settings):
 
 async def test_hpa_manifest_goes_through_stdin_and_passes_dry_run(testbed, namespace, settings):
     testbed.kubectl_run("apply", "-f", "-", stdin=deployment("api", namespace))
-    apply = {"argv": ["kubectl", "apply", "-f", "-", "-n", namespace], "stdin": hpa("api", namespace),
-             "description": "create the HPA"}
-    provider = ScriptedProvider([
-        use("kube_api_resources", {"api_group": "autoscaling"}),
-        use("dry_run_apply", {"manifest": hpa("api", namespace), "namespace": namespace}),
-        answer(proposal("autoscale api on CPU", [apply],
-                        [{"argv": ["kubectl", "delete", "hpa", "api", "-n", namespace], "description": "remove"}])),
-    ])
+    apply = {
+        "argv": ["kubectl", "apply", "-f", "-", "-n", namespace],
+        "stdin": hpa("api", namespace),
+        "description": "create the HPA",
+    }
+    provider = ScriptedProvider(
+        [
+            use("kube_api_resources", {"api_group": "autoscaling"}),
+            use("dry_run_apply", {"manifest": hpa("api", namespace), "namespace": namespace}),
+            answer(
+                proposal(
+                    "autoscale api on CPU",
+                    [apply],
+                    [{"argv": ["kubectl", "delete", "hpa", "api", "-n", namespace], "description": "remove"}],
+                )
+            ),
+        ]
+    )
     session = await analyze(deps_for(settings, provider), "add an HPA to api", caller="alice", triggered_by="test")
     cmd = session.proposal.commands[0]
     assert cmd.command.stdin and "HorizontalPodAutoscaler" in cmd.command.stdin
@@ -142,14 +151,36 @@ async def test_invalid_manifest_gets_the_api_servers_error_back_and_is_fixed(tes
     def fix(messages):
         text = last_user_text(messages)
         errors_seen.append(text)
-        return answer(proposal("fixed", [{"argv": ["kubectl", "apply", "-f", "-", "-n", namespace],
-                                          "stdin": hpa("api", namespace), "description": "create the HPA"}]))
+        return answer(
+            proposal(
+                "fixed",
+                [
+                    {
+                        "argv": ["kubectl", "apply", "-f", "-", "-n", namespace],
+                        "stdin": hpa("api", namespace),
+                        "description": "create the HPA",
+                    }
+                ],
+            )
+        )
 
-    provider = ScriptedProvider([
-        answer(proposal("first try", [{"argv": ["kubectl", "apply", "-f", "-", "-n", namespace], "stdin": bad,
-                                       "description": "create the HPA"}])),
-        fix,
-    ])
+    provider = ScriptedProvider(
+        [
+            answer(
+                proposal(
+                    "first try",
+                    [
+                        {
+                            "argv": ["kubectl", "apply", "-f", "-", "-n", namespace],
+                            "stdin": bad,
+                            "description": "create the HPA",
+                        }
+                    ],
+                )
+            ),
+            fix,
+        ]
+    )
     session = await analyze(deps_for(settings, provider), "add an HPA to api", caller="alice", triggered_by="test")
     assert "failed its server-side dry-run" in errors_seen[0]
     assert "minReplicas" in errors_seen[0] and "Invalid value" in errors_seen[0]
@@ -159,14 +190,27 @@ async def test_invalid_manifest_gets_the_api_servers_error_back_and_is_fixed(tes
 
 async def test_forbidden_command_is_sent_back_and_never_reaches_the_proposal(testbed, namespace, settings):
     exec_cmd = {"argv": ["kubectl", "exec", "-n", namespace, "web", "--", "sh"], "description": "look inside"}
-    token = {"argv": ["kubectl", "scale", "deployment/web", "--replicas=2", "-n", namespace, "--token=abc"],
-             "description": "scale"}
+    token = {
+        "argv": ["kubectl", "scale", "deployment/web", "--replicas=2", "-n", namespace, "--token=abc"],
+        "description": "scale",
+    }
     testbed.kubectl_run("apply", "-f", "-", stdin=deployment("web", namespace))
-    provider = ScriptedProvider([
-        answer(proposal("try", [exec_cmd, token])),
-        answer(proposal("ok", [{"argv": ["kubectl", "scale", "deployment/web", "--replicas=3", "-n", namespace],
-                                "description": "scale"}])),
-    ])
+    provider = ScriptedProvider(
+        [
+            answer(proposal("try", [exec_cmd, token])),
+            answer(
+                proposal(
+                    "ok",
+                    [
+                        {
+                            "argv": ["kubectl", "scale", "deployment/web", "--replicas=3", "-n", namespace],
+                            "description": "scale",
+                        }
+                    ],
+                )
+            ),
+        ]
+    )
     session = await analyze(deps_for(settings, provider), "scale web", caller="alice", triggered_by="test")
     feedback = provider.calls[1]["messages"][-1]["content"]
     assert "command 1" in feedback and "forbidden" in feedback and "command 2" in feedback
@@ -178,14 +222,23 @@ async def test_refinement_makes_a_new_version_and_voids_the_old(testbed, namespa
     testbed.kubectl_run("apply", "-f", "-", stdin=deployment("api", namespace))
 
     def scale_to(n):
-        return answer(proposal(f"scale to {n}", [{"argv": ["kubectl", "scale", "deployment/api",
-                                                           f"--replicas={n}", "-n", namespace],
-                                                  "description": "scale"}]))
+        return answer(
+            proposal(
+                f"scale to {n}",
+                [
+                    {
+                        "argv": ["kubectl", "scale", "deployment/api", f"--replicas={n}", "-n", namespace],
+                        "description": "scale",
+                    }
+                ],
+            )
+        )
 
     deps = deps_for(settings, ScriptedProvider([scale_to(4), scale_to(3)]))
     first = await analyze(deps, "scale api up", caller="alice", triggered_by="test")
-    second = await analyze(deps, "", caller="alice", triggered_by="test", refine_session=first.id,
-                           refined_intent="only to 3")
+    second = await analyze(
+        deps, "", caller="alice", triggered_by="test", refine_session=first.id, refined_intent="only to 3"
+    )
     assert second.id == first.id and second.proposal.version == 2
     assert second.proposal.digest != first.proposal.digest
     assert [v.version for v in second.voided_versions] == [1]
@@ -194,11 +247,22 @@ async def test_refinement_makes_a_new_version_and_voids_the_old(testbed, namespa
 
 async def test_operate_over_mcp_returns_structured_proposal_with_progress(testbed, namespace, settings):
     testbed.kubectl_run("apply", "-f", "-", stdin=deployment("api", namespace))
-    provider = ScriptedProvider([
-        use("kube_get", {"resource": "deployment", "name": "api", "namespace": namespace}),
-        answer(proposal("scale", [{"argv": ["kubectl", "scale", "deployment/api", "--replicas=4", "-n", namespace],
-                                   "description": "scale"}])),
-    ])
+    provider = ScriptedProvider(
+        [
+            use("kube_get", {"resource": "deployment", "name": "api", "namespace": namespace}),
+            answer(
+                proposal(
+                    "scale",
+                    [
+                        {
+                            "argv": ["kubectl", "scale", "deployment/api", "--replicas=4", "-n", namespace],
+                            "description": "scale",
+                        }
+                    ],
+                )
+            ),
+        ]
+    )
     server = create_server(settings, provider_factory=lambda s: provider, caller="alice")
     progress: list[tuple[float, float | None, str | None]] = []
 

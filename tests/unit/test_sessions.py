@@ -19,12 +19,21 @@ S = SessionStatus
 
 
 def make_proposal(version: int = 1) -> Proposal:
-    cmds = [ProposedCommand(argv=["kubectl", "scale", "deployment/api", "--replicas=5", "-n", "shop"],
-                            description="scale")]
+    cmds = [
+        ProposedCommand(argv=["kubectl", "scale", "deployment/api", "--replicas=5", "-n", "shop"], description="scale")
+    ]
     return Proposal(
-        version=version, intent="scale api", analysis="a", current_state="", changes=ProposedChanges(),
-        commands=[], risk=RiskAssessment(tier=RiskTier.LOW, reasons=["scale by 2"]), digest=command_digest(cmds),
-        iterations=1, prompt_sha256="0" * 64, provider="scripted",
+        version=version,
+        intent="scale api",
+        analysis="a",
+        current_state="",
+        changes=ProposedChanges(),
+        commands=[],
+        risk=RiskAssessment(tier=RiskTier.LOW, reasons=["scale by 2"]),
+        digest=command_digest(cmds),
+        iterations=1,
+        prompt_sha256="0" * 64,
+        provider="scripted",
     )
 
 
@@ -81,8 +90,12 @@ def test_state_machine_allows_the_documented_path(store):
 
 @pytest.mark.parametrize(
     ("path", "illegal"),
-    [((), S.EXECUTING), ((S.APPROVED, S.EXECUTING), S.APPROVED),
-     ((S.APPROVED, S.EXECUTING, S.FAILED), S.EXECUTING), ((S.REJECTED,), S.APPROVED)],
+    [
+        ((), S.EXECUTING),
+        ((S.APPROVED, S.EXECUTING), S.APPROVED),
+        ((S.APPROVED, S.EXECUTING, S.FAILED), S.EXECUTING),
+        ((S.REJECTED,), S.APPROVED),
+    ],
 )
 def test_illegal_transitions_are_refused(store, path, illegal):
     s = new(store)

@@ -24,9 +24,7 @@ class AnthropicProvider:
         self.model = model
         self.max_tokens = max_tokens
 
-    async def complete(
-        self, *, system: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
-    ) -> ModelTurn:
+    async def complete(self, *, system: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ModelTurn:
         # The system prompt is the same bytes on every call, so it is cached; the tools come
         # before it in the cache prefix and are static too.
         try:

@@ -25,8 +25,11 @@ def answer(proposal: dict[str, Any]) -> ModelTurn:
 
 
 def use(name: str, tool_input: dict[str, Any], call_id: str | None = None) -> ModelTurn:
-    block = ToolUseBlock(id=call_id or f"toolu_{name}_{abs(hash(json.dumps(tool_input, sort_keys=True))) % 10**8}",
-                         name=name, input=tool_input)
+    block = ToolUseBlock(
+        id=call_id or f"toolu_{name}_{abs(hash(json.dumps(tool_input, sort_keys=True))) % 10**8}",
+        name=name,
+        input=tool_input,
+    )
     return ModelTurn(content=[block], stop_reason="tool_use", usage=TokenUsage(input_tokens=100, output_tokens=20))
 
 
@@ -52,11 +55,11 @@ class ScriptedProvider:
         self.steps = list(steps)
         self.calls: list[dict[str, Any]] = []
 
-    async def complete(
-        self, *, system: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
-    ) -> ModelTurn:
+    async def complete(self, *, system: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ModelTurn:
         self.calls.append({"system": system, "messages": json.loads(json.dumps(messages)), "tools": tools})
         if not self.steps:
-            raise AgentError("scripted provider ran out of steps")
+            raise AgentError(
+                f"scripted provider ran out of steps; the last message was: {last_user_text(messages)[:800]}"
+            )
         step = self.steps.pop(0)
         return step(messages) if callable(step) else step

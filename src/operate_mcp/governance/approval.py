@@ -101,8 +101,8 @@ def record_approval(
         SessionStatus.APPROVED if enough else SessionStatus.PROPOSED,
         actor=approver,
         expected={SessionStatus.PROPOSED},
-        note=f"approved via {method}" + ("" if enough else f"; {approvers_needed(p.risk.tier) - 1 - len(current)} "
-                                         "more approver(s) needed"),
+        note=f"approved via {method}"
+        + ("" if enough else f"; {approvers_needed(p.risk.tier) - 1 - len(current)} more approver(s) needed"),
         mutate=add,
     )
 

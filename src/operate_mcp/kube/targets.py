@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import yaml
 from pydantic import BaseModel
@@ -38,8 +40,15 @@ def _manifest_targets(stdin: str, namespace: str | None) -> list[Target]:
                 continue
             group, _, version = str(obj.get("apiVersion", "")).rpartition("/")
             get_as = f"{kind.lower()}.{version}.{group}" if group else kind.lower()
-            found.append(Target(get_as=get_as, resource=canonical_resource(get_as), name=meta["name"],
-                                namespace=meta.get("namespace") or namespace, kind=kind))
+            found.append(
+                Target(
+                    get_as=get_as,
+                    resource=canonical_resource(get_as),
+                    name=meta["name"],
+                    namespace=meta.get("namespace") or namespace,
+                    kind=kind,
+                )
+            )
     return found
 
 
@@ -66,6 +75,29 @@ def unique_targets(commands: Sequence[ProposedCommand]) -> list[Target]:
     return list(seen.values())
 
 
+_SERVER_FIELDS = ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields", "selfLink")
+
+
+def restorable(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object without server-owned fields, so applying it restores its spec, not its history."""
+    meta = {k: v for k, v in obj.get("metadata", {}).items() if k not in _SERVER_FIELDS}
+    annotations = {
+        k: v
+        for k, v in (meta.get("annotations") or {}).items()
+        if k not in ("kubectl.kubernetes.io/last-applied-configuration", "deployment.kubernetes.io/revision")
+    }
+    if annotations:
+        meta["annotations"] = annotations
+    else:
+        meta.pop("annotations", None)
+    return {k: v for k, v in {**obj, "metadata": meta}.items() if k != "status"}
+
+
+def fingerprint(obj: dict[str, Any]) -> str:
+    """Changes when anyone changes the object, not when controllers update its status."""
+    return hashlib.sha256(json.dumps(restorable(obj), sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def observe(kubectl: Kubectl, target: Target) -> tuple[ObservedObject, dict[str, object] | None]:
     """The object as it is now (with its manifest), or that it does not exist."""
     argv = ["kubectl", "get", f"{target.get_as}/{target.name}", "-o", "json"]
@@ -74,8 +106,13 @@ def observe(kubectl: Kubectl, target: Target) -> tuple[ObservedObject, dict[str,
     result = kubectl.run(argv, redact=False, output_cap=4_000_000)
     if not result.ok:
         missing = "NotFound" in result.stderr or "not found" in result.stderr
-        return ObservedObject(kind=target.kind or target.resource, name=target.name, namespace=target.namespace,
-                              exists=False, error=None if missing else result.stderr.strip()[:500]), None
+        return ObservedObject(
+            kind=target.kind or target.resource,
+            name=target.name,
+            namespace=target.namespace,
+            exists=False,
+            error=None if missing else result.stderr.strip()[:500],
+        ), None
     obj = json.loads(result.stdout)
     meta = obj.get("metadata", {})
     spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
@@ -89,6 +126,7 @@ def observe(kubectl: Kubectl, target: Target) -> tuple[ObservedObject, dict[str,
         resource_version=meta.get("resourceVersion"),
         generation=meta.get("generation"),
         replicas=replicas if isinstance(replicas, int) else None,
+        fingerprint=fingerprint(obj),
     ), obj
 
 

@@ -39,27 +39,45 @@ def render(session: Session) -> str:
             for a in session.approvals
         ],
         "rejection": (
-            {"by": session.rejection.approver, "at": session.rejection.at.isoformat(),
-             "justification": session.rejection.justification}
-            if session.rejection else None
+            {
+                "by": session.rejection.approver,
+                "at": session.rejection.at.isoformat(),
+                "justification": session.rejection.justification,
+            }
+            if session.rejection
+            else None
         ),
         "commands": [
             {"argv": o.argv, "exit_code": o.exit_code, "duration_seconds": round(o.duration_seconds, 3)}
             for o in session.outcomes
         ],
         "validation": (
-            {"ok": session.validation.ok, "verdict": session.validation.model_verdict,
-             "checks": [{"name": c.name, "ok": c.ok} for c in session.validation.checks]}
-            if session.validation else None
+            {
+                "ok": session.validation.ok,
+                "verdict": session.validation.model_verdict,
+                "checks": [{"name": c.name, "ok": c.ok} for c in session.validation.checks],
+            }
+            if session.validation
+            else None
         ),
     }
     lines = ["---", yaml.safe_dump(front, sort_keys=False).rstrip(), "---", "", f"# Decision: {p.intent}", ""]
-    lines += ["## Recommendation", "", p.analysis, "", f"Risk: **{p.risk.tier.value}** — {'; '.join(p.risk.reasons)}", ""]
+    lines += [
+        "## Recommendation",
+        "",
+        p.analysis,
+        "",
+        f"Risk: **{p.risk.tier.value}** — {'; '.join(p.risk.reasons)}",
+        "",
+    ]
     lines += [f"{i}. `{c.display}`" for i, c in enumerate(p.commands, 1)]
     lines += ["", "## Approval", ""]
     if session.approvals:
-        lines += [f"- {a.approver} via {a.method} at {a.at:%Y-%m-%d %H:%M:%S} UTC"
-                  + (f": {a.justification}" if a.justification else "") for a in session.approvals]
+        lines += [
+            f"- {a.approver} via {a.method} at {a.at:%Y-%m-%d %H:%M:%S} UTC"
+            + (f": {a.justification}" if a.justification else "")
+            for a in session.approvals
+        ]
     else:
         lines.append("- none")
     if session.rejection:

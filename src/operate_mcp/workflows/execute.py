@@ -29,7 +29,11 @@ Progress = Callable[[int, int, str], Awaitable[None]]
 
 
 class DriftError(ApprovalError):
-    """Objects changed between analysis and execution; running now would act on a state nobody reviewed."""
+    """Objects changed between analysis and execution; running now would act on a state nobody reviewed.
+
+    A change is anything but status: controllers bump resourceVersion on every status update,
+    so comparing it alone would refuse every rollout-in-progress.
+    """
 
 
 def _drift(before: list[ObservedObject], now: list[ObservedObject]) -> list[str]:
@@ -44,7 +48,7 @@ def _drift(before: list[ObservedObject], now: list[ObservedObject]) -> list[str]
         where = f"{o.kind}/{o.name}" + (f" in {o.namespace}" if o.namespace else "")
         if old.exists != o.exists:
             changes.append(f"{where} {'appeared' if o.exists else 'was deleted'} since the analysis")
-        elif o.exists and old.resource_version != o.resource_version:
+        elif o.exists and old.fingerprint != o.fingerprint:
             detail = f"resourceVersion {old.resource_version} -> {o.resource_version}"
             if old.generation != o.generation:
                 detail += f", generation {old.generation} -> {o.generation} (its spec changed)"
@@ -118,15 +122,29 @@ async def execute(deps: OperateDeps, session_id: str, *, actor: str, on_progress
             await on_progress(i, len(commands), f"running {shell_quote(cmd.argv)}")
         result = await anyio.to_thread.run_sync(partial(deps.kubectl.run, cmd.argv, stdin=cmd.stdin))
         outcome = CommandOutcome(
-            index=i, argv=cmd.argv, exit_code=result.exit_code, duration_seconds=result.duration_seconds,
-            stdout=result.stdout, stderr=result.stderr, timed_out=result.timed_out,
+            index=i,
+            argv=cmd.argv,
+            exit_code=result.exit_code,
+            duration_seconds=result.duration_seconds,
+            stdout=result.stdout,
+            stderr=result.stderr,
+            timed_out=result.timed_out,
         )
         outcomes.append(outcome)
         session.outcomes = list(outcomes)
         deps.sessions.save(session)  # a crash after this line leaves the step on disk
-        _audit(deps, "execution.step", session, actor,
-               {"index": i, "argv": cmd.argv, "exit_code": result.exit_code,
-                "duration_seconds": round(result.duration_seconds, 3)})
+        _audit(
+            deps,
+            "execution.step",
+            session,
+            actor,
+            {
+                "index": i,
+                "argv": cmd.argv,
+                "exit_code": result.exit_code,
+                "duration_seconds": round(result.duration_seconds, 3),
+            },
+        )
     validation = await _validate(deps, session, outcomes)
     ok_count = sum(o.ok for o in outcomes)
     if ok_count == len(outcomes) and validation.ok:
@@ -141,11 +159,19 @@ async def execute(deps: OperateDeps, session_id: str, *, actor: str, on_progress
         s.validation = validation
         s.finished_at = datetime.now(UTC)
 
-    session = deps.sessions.transition(session.id, final, actor=actor, expected={SessionStatus.EXECUTING},
-                                       note=f"{ok_count}/{len(outcomes)} commands ok", mutate=finish)
+    session = deps.sessions.transition(
+        session.id,
+        final,
+        actor=actor,
+        expected={SessionStatus.EXECUTING},
+        note=f"{ok_count}/{len(outcomes)} commands ok",
+        mutate=finish,
+    )
     _audit(deps, "validation", session, actor, validation.model_dump(mode="json"))
     _audit(deps, "execution", session, actor, {"status": final.value, "ok": ok_count, "total": len(outcomes)})
     write_decision_record(deps.settings.data_dir, session)
+    if deps.audit is not None:
+        deps.audit.checkpoint()  # a signed tree head after every execution: truncation becomes detectable
     return session
 
 

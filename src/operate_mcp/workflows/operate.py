@@ -73,9 +73,7 @@ def build_user_message(intent: str, refinements: list[str], context: str) -> str
     return "\n\n".join(parts)
 
 
-def _check_commands(
-    deps: OperateDeps, draft: ProposalDraft, dry_runs: dict[int, DryRunResult]
-) -> list[str]:
+def _check_commands(deps: OperateDeps, draft: ProposalDraft, dry_runs: dict[int, DryRunResult]) -> list[str]:
     """Classify and dry-run every proposed command; what fails goes back to the model."""
     problems: list[str] = []
     dry_runs.clear()
@@ -156,8 +154,7 @@ async def analyze(
         for i, c in enumerate(draft.commands, 1)
     ]
     rollback = [
-        CheckedCommand(command=c, display=c.display, classification=classify(c.argv))
-        for c in draft.rollback_commands
+        CheckedCommand(command=c, display=c.display, classification=classify(c.argv)) for c in draft.rollback_commands
     ]
     observed = await anyio.to_thread.run_sync(observe_objects, deps.kubectl, draft.commands)
     policies = deps.knowledge.check_policies(draft.commands) if deps.knowledge else []

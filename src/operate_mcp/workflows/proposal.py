@@ -80,6 +80,7 @@ class ObservedObject(BaseModel):
     resource_version: str | None = None
     generation: int | None = None
     replicas: int | None = None
+    fingerprint: str | None = None  # of the object minus status and server-owned fields
     error: str | None = None
 
 

@@ -50,8 +50,12 @@ class OperateResponse(BaseModel):
 
 def next_action(session: Session) -> str:
     p = session.proposal
-    if session.status in (SessionStatus.EXECUTED_SUCCESSFULLY, SessionStatus.EXECUTED_WITH_ERRORS,
-                          SessionStatus.FAILED, SessionStatus.INTERRUPTED):
+    if session.status in (
+        SessionStatus.EXECUTED_SUCCESSFULLY,
+        SessionStatus.EXECUTED_WITH_ERRORS,
+        SessionStatus.FAILED,
+        SessionStatus.INTERRUPTED,
+    ):
         undo = f" To undo it: operate(sessionId='{session.id}', rollback=1)." if session.rollback_plan else ""
         return f"session {session.status.value}; read execution and validation.{undo}"
     if session.status is SessionStatus.APPROVED:

@@ -25,14 +25,18 @@ ROLLBACKABLE = {
 async def propose_rollback(deps: OperateDeps, session_id: str, *, caller: str, triggered_by: str) -> Session:
     original = deps.sessions.reap_if_interrupted(session_id)
     if original.status not in ROLLBACKABLE:
-        raise SessionError(f"session {session_id} is {original.status.value}; only an executed session can be rolled back")
+        raise SessionError(
+            f"session {session_id} is {original.status.value}; only an executed session can be rolled back"
+        )
     if not original.rollback_plan:
         raise SessionError(f"session {session_id} has no rollback plan (nothing was snapshotted before it ran)")
     plan = original.rollback_plan
 
     def check() -> list[CheckedCommand]:
         return [
-            CheckedCommand(command=c, display=c.display, classification=classify(c.argv), dry_run=dry_run(deps.kubectl, c, i))
+            CheckedCommand(
+                command=c, display=c.display, classification=classify(c.argv), dry_run=dry_run(deps.kubectl, c, i)
+            )
             for i, c in enumerate(plan, 1)
         ]
 
@@ -58,10 +62,18 @@ async def propose_rollback(deps: OperateDeps, session_id: str, *, caller: str, t
         provider="none",
     )
     session = deps.sessions.create(
-        intent=proposal.intent, caller=caller, triggered_by=triggered_by, proposal=proposal,
-        parent_session=session_id, purpose="rollback",
+        intent=proposal.intent,
+        caller=caller,
+        triggered_by=triggered_by,
+        proposal=proposal,
+        parent_session=session_id,
+        purpose="rollback",
     )
     if deps.audit is not None:
-        deps.audit.append("rollback", actor=caller, session_id=session.id,
-                          data={"parent_session": session_id, "digest": proposal.digest})
+        deps.audit.append(
+            "rollback",
+            actor=caller,
+            session_id=session.id,
+            data={"parent_session": session_id, "digest": proposal.digest},
+        )
     return session

@@ -13,25 +13,8 @@ import yaml
 
 from operate_mcp.kube.commands import ProposedCommand
 from operate_mcp.kube.runner import Kubectl
-from operate_mcp.kube.targets import Target, observe, unique_targets
+from operate_mcp.kube.targets import Target, observe, restorable, unique_targets
 from operate_mcp.workflows.proposal import ObservedObject
-
-_SERVER_FIELDS = ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields", "selfLink")
-
-
-def restorable(obj: dict[str, Any]) -> dict[str, Any]:
-    """The object without server-owned fields, so applying it restores its spec, not its history."""
-    meta = {k: v for k, v in obj.get("metadata", {}).items() if k not in _SERVER_FIELDS}
-    annotations = {
-        k: v
-        for k, v in (meta.get("annotations") or {}).items()
-        if k not in ("kubectl.kubernetes.io/last-applied-configuration", "deployment.kubernetes.io/revision")
-    }
-    if annotations:
-        meta["annotations"] = annotations
-    else:
-        meta.pop("annotations", None)
-    return {k: v for k, v in {**obj, "metadata": meta}.items() if k != "status"}
 
 
 def take_snapshot(

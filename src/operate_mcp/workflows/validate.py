@@ -44,8 +44,13 @@ def deterministic_checks(kubectl: Kubectl, commands: Sequence[ProposedCommand], 
             if t.namespace:
                 argv += ["-n", t.namespace]
             result = kubectl.run(argv, timeout=timeout + 15)
-            checks.append(Check(name=f"rollout status {t.resource}/{t.name}", ok=result.ok,
-                                detail=(result.stdout or result.stderr).strip()[-500:]))
+            checks.append(
+                Check(
+                    name=f"rollout status {t.resource}/{t.name}",
+                    ok=result.ok,
+                    detail=(result.stdout or result.stderr).strip()[-500:],
+                )
+            )
     return checks
 
 
@@ -53,10 +58,14 @@ def _presence(kubectl: Kubectl, t: Target, *, expect_gone: bool) -> Check:
     observed, _ = observe(kubectl, t)
     where = f"{t.resource}/{t.name}" + (f" in {t.namespace}" if t.namespace else "")
     if expect_gone:
-        return Check(name=f"{where} deleted", ok=not observed.exists,
-                     detail="gone" if not observed.exists else "still exists")
-    return Check(name=f"{where} exists", ok=observed.exists,
-                 detail=f"resourceVersion {observed.resource_version}" if observed.exists else "not found")
+        return Check(
+            name=f"{where} deleted", ok=not observed.exists, detail="gone" if not observed.exists else "still exists"
+        )
+    return Check(
+        name=f"{where} exists",
+        ok=observed.exists,
+        detail=f"resourceVersion {observed.resource_version}" if observed.exists else "not found",
+    )
 
 
 def _validation_message(intent: str, outcomes: Sequence[CommandOutcome], checks: Sequence[Check]) -> str:
@@ -95,5 +104,9 @@ async def validate_execution(
         )
     except OperateError as exc:
         return Validation(checks=checks, model_verdict="skipped", model_summary=f"model validation failed: {exc}")
-    return Validation(checks=checks, model_verdict=outcome.result.verdict, model_summary=outcome.result.summary,
-                      iterations=outcome.iterations)
+    return Validation(
+        checks=checks,
+        model_verdict=outcome.result.verdict,
+        model_summary=outcome.result.summary,
+        iterations=outcome.iterations,
+    )
