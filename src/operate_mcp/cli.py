@@ -143,6 +143,52 @@ def _decide(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from rich.console import Console
+
+    from operate_mcp.audit.log import AuditLog
+    from operate_mcp.identity import os_user
+    from operate_mcp.kube.runner import Kubectl
+    from operate_mcp.server import default_provider
+    from operate_mcp.workflows.operate import OperateDeps
+    from operate_mcp.workflows.replay import parse_overrides, plan_replay, replay
+    from operate_mcp.workflows.sessions import SessionStore
+
+    settings = load_settings()
+    deps = OperateDeps(
+        settings=settings,
+        kubectl=Kubectl(settings),
+        provider=default_provider(settings) if args.fresh_context else None,
+        sessions=SessionStore(settings.data_dir, settings.session_ttl_seconds),
+        audit=AuditLog(settings.data_dir),
+    )
+    plan = plan_replay(deps, args.id, parse_overrides(args.override or []))
+    console = Console()
+    if args.dry_run:
+        if args.format == "json":
+            print(plan.model_dump_json(indent=2))
+            return 0
+        console.print(f"replay of {plan.original_session}: {plan.intent}")
+        for i, c in enumerate(plan.commands, 1):
+            console.print(f"  {i}. {c.display}", markup=False, highlight=False)
+        for w in plan.warnings:
+            console.print(f"[yellow]warning:[/yellow] {w}")
+        return 0
+    session = asyncio.run(replay(deps, plan, caller=os_user(), triggered_by="cli", fresh_context=args.fresh_context))
+    if args.format == "json":
+        print(session.model_dump_json(indent=2))
+        return 0
+    for w in plan.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")
+    console.print(
+        f"new session {session.id} (replay of {plan.original_session}), risk {session.proposal.risk.tier.value}"
+    )
+    console.print(f"approve it with: operate-mcp approve {session.id}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="operate-mcp", description=__doc__)
     parser.add_argument("--version", action="version", version=f"operate-mcp {__version__}")
@@ -172,6 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("session_id")
         p.add_argument("--justification", default="", help="why; kept in the audit log and decision record")
         p.set_defaults(func=_decide)
+
+    rp = sub.add_parser("replay", help="rebuild a past operation from the verified audit log as a new session")
+    rp.add_argument("id", help="session id (opr-...)")
+    rp.add_argument("--dry-run", action="store_true", help="only show what would be replayed")
+    rp.add_argument("--fresh-context", action="store_true", help="analyse the intent again with the model")
+    rp.add_argument("--override", action="append", metavar="KEY=VALUE", help="intent=... or namespace=...")
+    rp.add_argument("--format", choices=["text", "json"], default="text")
+    rp.set_defaults(func=_replay)
 
     add_audit_parser(sub)
     return parser

@@ -36,6 +36,8 @@ from operate_mcp.workflows.decision import write_decision_record
 from operate_mcp.workflows.execute import execute
 from operate_mcp.workflows.operate import OperateDeps, analyze
 from operate_mcp.workflows.proposal import RiskTier
+from operate_mcp.workflows.replay import ReplayPlan, parse_overrides, plan_replay
+from operate_mcp.workflows.replay import replay as replay_session
 from operate_mcp.workflows.response import OperateResponse, to_response
 from operate_mcp.workflows.rollback import propose_rollback
 from operate_mcp.workflows.sessions import Session, SessionStatus, SessionStore
@@ -290,7 +292,43 @@ def create_server(
             raise ToolError(str(exc)) from exc
         return to_response(session)
 
+    @mcp.tool(
+        title="Replay a past operation",
+        description=(
+            "Rebuild a past operation from the verified audit log (session id opr-...) as a NEW session that needs "
+            "approval again: the same commands dry-run against the cluster as it is now, or with freshContext=true "
+            "a new analysis of the same intent. dryRun=true only shows what would be replayed. Overrides: "
+            "intent=..., namespace=.... Warns when the prompt changed since."
+        ),
+        annotations=ToolAnnotations(
+            readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=True
+        ),
+    )
+    async def replay(
+        ctx: Context[Any, Any],
+        sessionId: str,
+        dryRun: bool = False,
+        freshContext: bool = False,
+        overrides: list[str] | None = None,
+    ) -> ReplayResult:
+        try:
+            deps = runtime.with_provider(required=freshContext)
+            plan = plan_replay(deps, sessionId, parse_overrides(overrides or []))
+            if dryRun:
+                return ReplayResult(plan=plan, session=None)
+            session = await replay_session(
+                deps, plan, caller=runtime.caller, triggered_by=f"mcp:{_client_name(ctx)}", fresh_context=freshContext
+            )
+        except OperateError as exc:
+            raise ToolError(str(exc)) from exc
+        return ReplayResult(plan=plan, session=to_response(session))
+
     return mcp
+
+
+class ReplayResult(BaseModel):
+    plan: ReplayPlan
+    session: OperateResponse | None
 
 
 class BearerAuth:

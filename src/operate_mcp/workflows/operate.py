@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -104,6 +103,30 @@ def _check_commands(deps: OperateDeps, draft: ProposalDraft, dry_runs: dict[int,
     return problems
 
 
+def audit_proposal(deps: OperateDeps, session: Session, caller: str, **extra: object) -> None:
+    """Everything a replay needs, in the audit log: intent, refinements, exact commands, digest, prompt hash."""
+    if deps.audit is None:
+        return
+    p = session.proposal
+    deps.audit.append(
+        "proposal",
+        actor=caller,
+        session_id=session.id,
+        data={
+            "intent": session.intent,
+            "refinements": session.refinements,
+            "version": p.version,
+            "digest": p.digest,
+            "commands": [c.command.model_dump(mode="json") for c in p.commands],
+            "risk_tier": p.risk.tier.value,
+            "prompt_sha256": p.prompt_sha256,
+            "blocked": p.blocked,
+            "purpose": session.purpose,
+            **extra,
+        },
+    )
+
+
 async def analyze(
     deps: OperateDeps,
     intent: str,
@@ -201,20 +224,5 @@ async def analyze(
             note=f"refined to version {proposal.version}; version {old.version} voided",
             mutate=refine,
         )
-    if deps.audit is not None:
-        deps.audit.append(
-            "proposal",
-            actor=caller,
-            session_id=session.id,
-            data={
-                "intent": intent,
-                "refinements": refinements,
-                "version": proposal.version,
-                "digest": proposal.digest,
-                "commands": [json.loads(c.model_dump_json()) for c in draft.commands],
-                "risk_tier": proposal.risk.tier.value,
-                "prompt_sha256": proposal.prompt_sha256,
-                "blocked": proposal.blocked,
-            },
-        )
+    audit_proposal(deps, session, caller)
     return session

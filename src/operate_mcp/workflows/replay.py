@@ -1,0 +1,188 @@
+"""Replay: rebuild a past operation from the verified audit log only, as a new session needing approval again.
+
+Sessions and records are convenient but editable; the audit log is the hash-chained,
+signed source, so a replay refuses to run from a log that does not verify.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import anyio
+import yaml
+from pydantic import BaseModel, Field
+
+from operate_mcp.audit.log import AuditEntry, AuditLog
+from operate_mcp.audit.verify import verify
+from operate_mcp.errors import OperateError
+from operate_mcp.governance.risk import assess_risk
+from operate_mcp.kube.commands import ProposedCommand, classify, command_digest
+from operate_mcp.kube.targets import observe_objects
+from operate_mcp.prompts import prompt_sha256
+from operate_mcp.workflows.dryrun import dry_run
+from operate_mcp.workflows.operate import PROMPT, OperateDeps, analyze, audit_proposal
+from operate_mcp.workflows.proposal import CheckedCommand, Proposal, ProposedChanges
+from operate_mcp.workflows.sessions import Session, check_session_id
+
+OVERRIDABLE = {"intent", "namespace"}
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+class ReplayError(OperateError):
+    """The replay cannot be built; the message says why."""
+
+
+class ReplayPlan(BaseModel):
+    original_session: str
+    intent: str
+    commands: list[ProposedCommand]
+    recorded_prompt_sha256: str | None
+    warnings: list[str] = Field(default_factory=list)
+    overrides: dict[str, str] = Field(default_factory=dict)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in OVERRIDABLE:
+            raise ReplayError(f"override {pair!r}: use key=value with key one of {', '.join(sorted(OVERRIDABLE))}")
+        if key == "namespace" and not _NAMESPACE.match(value):
+            raise ReplayError(f"override namespace={value!r} is not a valid namespace name")
+        out[key] = value
+    return out
+
+
+def _retarget(cmd: ProposedCommand, namespace: str) -> ProposedCommand:
+    argv = list(cmd.argv)
+    for i, token in enumerate(argv):
+        if token in ("-n", "--namespace") and i + 1 < len(argv):
+            argv[i + 1] = namespace
+        elif token.startswith("--namespace="):
+            argv[i] = f"--namespace={namespace}"
+    stdin = cmd.stdin
+    if stdin:
+        docs = list(yaml.safe_load_all(stdin))
+        for doc in docs:
+            if isinstance(doc, dict) and isinstance(doc.get("metadata"), dict) and "namespace" in doc["metadata"]:
+                doc["metadata"]["namespace"] = namespace
+        stdin = yaml.safe_dump_all(docs, sort_keys=False)
+    return ProposedCommand(argv=argv, stdin=stdin, description=cmd.description)
+
+
+def plan_replay(deps: OperateDeps, session_id: str, overrides: dict[str, str] | None = None) -> ReplayPlan:
+    check_session_id(session_id)
+    report = verify(deps.settings.data_dir, alert=True)
+    if not report.ok:
+        first = report.problems[0]
+        raise ReplayError(
+            f"the audit log does not verify ({first.kind}: {first.message}); replay only trusts a verified log. "
+            "Run `operate-mcp audit verify` for details"
+        )
+    log: AuditLog = deps.audit if deps.audit is not None else AuditLog(deps.settings.data_dir)
+    proposals: list[AuditEntry] = [e for e in log.entries() if e.session_id == session_id and e.kind == "proposal"]
+    if not proposals:
+        raise ReplayError(f"the audit log has no proposal for session {session_id}")
+    data: dict[str, Any] = proposals[-1].data
+    commands = [ProposedCommand.model_validate(c) for c in data.get("commands", [])]
+    if command_digest(commands) != data.get("digest"):
+        raise ReplayError(f"the audited commands of {session_id} do not match their audited digest")
+    overrides = overrides or {}
+    warnings: list[str] = []
+    recorded = data.get("prompt_sha256")
+    if recorded and recorded != prompt_sha256(PROMPT):
+        warnings.append(
+            f"the system prompt changed since {session_id} was analysed "
+            f"(sha256 {str(recorded)[:12]}… → {prompt_sha256(PROMPT)[:12]}…)"
+        )
+    if "namespace" in overrides:
+        commands = [_retarget(c, overrides["namespace"]) for c in commands]
+    refinements = data.get("refinements") or []
+    intent = overrides.get("intent") or " ".join([str(data.get("intent", "")), *map(str, refinements)]).strip()
+    return ReplayPlan(
+        original_session=session_id,
+        intent=intent,
+        commands=commands,
+        recorded_prompt_sha256=recorded,
+        warnings=warnings,
+        overrides=overrides,
+    )
+
+
+async def replay(
+    deps: OperateDeps, plan: ReplayPlan, *, caller: str, triggered_by: str, fresh_context: bool = False
+) -> Session:
+    """A new session (purpose `replay`, parent = the original) that must be approved again."""
+    if fresh_context:
+        session = await analyze(deps, plan.intent, caller=caller, triggered_by=triggered_by)
+
+        def mark(s: Session) -> None:
+            s.parent_session = plan.original_session
+            s.purpose = "replay"
+
+        session = deps.sessions.transition(
+            session.id,
+            session.status,
+            actor=caller,
+            mutate=mark,
+            note=f"replay of {plan.original_session} with fresh context",
+        )
+    else:
+        cmds = plan.commands
+
+        def check() -> list[CheckedCommand]:
+            return [
+                CheckedCommand(
+                    command=c, display=c.display, classification=classify(c.argv), dry_run=dry_run(deps.kubectl, c, i)
+                )
+                for i, c in enumerate(cmds, 1)
+            ]
+
+        checked = await anyio.to_thread.run_sync(check)
+        observed = await anyio.to_thread.run_sync(observe_objects, deps.kubectl, cmds)
+        policies = deps.knowledge.check_policies(cmds) if deps.knowledge else []
+        failed = sum(1 for c in checked if c.dry_run is not None and not c.dry_run.ok)
+        proposal = Proposal(
+            version=1,
+            intent=plan.intent,
+            analysis=(
+                f"Replay of {plan.original_session}: the audited commands, dry-run again against the cluster "
+                f"as it is now." + (f" {failed} command(s) failed their dry-run." if failed else "")
+            ),
+            current_state="",
+            changes=ProposedChanges(),
+            commands=checked,
+            risks=plan.warnings,
+            risk=assess_risk(cmds, observed, policies, deps.settings),
+            policies_checked=policies,
+            observed_objects=observed,
+            blocked=any(not p.passed and p.effect == "block" for p in policies) or failed > 0,
+            digest=command_digest(cmds),
+            iterations=0,
+            prompt_sha256=prompt_sha256(PROMPT),
+            provider="none",
+        )
+        session = deps.sessions.create(
+            intent=plan.intent,
+            caller=caller,
+            triggered_by=triggered_by,
+            proposal=proposal,
+            parent_session=plan.original_session,
+            purpose="replay",
+        )
+    if deps.audit is not None:
+        deps.audit.append(
+            "replay",
+            actor=caller,
+            session_id=session.id,
+            data={
+                "original_session": plan.original_session,
+                "warnings": plan.warnings,
+                "overrides": plan.overrides,
+                "fresh_context": fresh_context,
+                "digest": session.proposal.digest,
+            },
+        )
+        audit_proposal(deps, session, caller, replay_of=plan.original_session)
+    return session

@@ -1,0 +1,83 @@
+"""Replay from the verified audit log, against the real control plane (scripted provider for the
+first analysis: the hosted LLM is unreachable here)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from operate_mcp.agent.scripted import ScriptedProvider, answer
+from operate_mcp.audit.log import AuditLog
+from operate_mcp.config import Settings
+from operate_mcp.governance.approval import record_approval
+from operate_mcp.workflows import replay as replay_module
+from operate_mcp.workflows.execute import execute
+from operate_mcp.workflows.operate import analyze
+from operate_mcp.workflows.replay import ReplayError, parse_overrides, plan_replay, replay
+from operate_mcp.workflows.sessions import SessionStatus
+from support.manifests import deployment, deps_for, proposal
+
+
+@pytest.fixture
+def settings(testbed, tmp_path):
+    return Settings(
+        data_dir=tmp_path / "data", kubeconfig=testbed.kubeconfig, kubectl=testbed.kubectl, rollout_timeout_seconds=60
+    )
+
+
+async def executed_scale(testbed, namespace, settings):
+    testbed.kubectl_run("apply", "-f", "-", stdin=deployment("api", namespace))
+    scale = {"argv": ["kubectl", "scale", "deployment/api", "--replicas=3", "-n", namespace], "description": "scale"}
+    deps = deps_for(
+        settings, ScriptedProvider([answer(proposal("scale api to 3", [scale]))]), audit=AuditLog(settings.data_dir)
+    )
+    session = await analyze(deps, "scale api to 3", caller="alice", triggered_by="test")
+    record_approval(deps.sessions, session.id, approver="bob", method="cli", settings=settings)
+    deps.provider = None
+    done = await execute(deps, session.id, actor="alice")
+    assert done.status is SessionStatus.EXECUTED_SUCCESSFULLY
+    return deps, done
+
+
+async def test_replay_is_a_new_session_that_needs_approval_again(testbed, namespace, settings):
+    deps, original = await executed_scale(testbed, namespace, settings)
+    plan = plan_replay(deps, original.id)
+    assert plan.intent == "scale api to 3"
+    assert plan.commands == original.proposal.command_list()
+    assert plan.warnings == []
+    again = await replay(deps, plan, caller="carol", triggered_by="test")
+    assert again.id != original.id
+    assert again.parent_session == original.id and again.purpose == "replay"
+    assert again.status is SessionStatus.PROPOSED and again.approvals == []
+    assert again.proposal.digest == original.proposal.digest
+    assert all(c.dry_run and c.dry_run.ok for c in again.proposal.commands)
+    kinds = [(e.kind, e.session_id) for e in AuditLog(settings.data_dir).entries()]
+    assert ("replay", again.id) in kinds and ("proposal", again.id) in kinds
+
+
+async def test_replay_warns_when_the_prompt_changed(testbed, namespace, settings, monkeypatch):
+    deps, original = await executed_scale(testbed, namespace, settings)
+    monkeypatch.setattr(replay_module, "prompt_sha256", lambda name: "f" * 64)
+    plan = plan_replay(deps, original.id)
+    assert any("system prompt changed" in w for w in plan.warnings)
+
+
+async def test_replay_with_namespace_override_retargets_the_commands(testbed, namespace, settings):
+    deps, original = await executed_scale(testbed, namespace, settings)
+    plan = plan_replay(deps, original.id, parse_overrides(["namespace=elsewhere"]))
+    assert plan.commands[0].argv[-1] == "elsewhere"
+    with pytest.raises(ReplayError, match="key one of intent, namespace"):
+        parse_overrides(["kubeconfig=/tmp/x"])
+
+
+async def test_replay_refuses_a_tampered_audit_log(testbed, namespace, settings):
+    deps, original = await executed_scale(testbed, namespace, settings)
+    day = sorted((settings.data_dir / "audit").glob("*.jsonl"))[-1]
+    lines = day.read_text().splitlines()
+    entry = json.loads(lines[0])
+    entry["data"]["intent"] = "delete everything"
+    lines[0] = json.dumps(entry)
+    day.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ReplayError, match="does not verify"):
+        plan_replay(deps, original.id)
