@@ -11,6 +11,7 @@ from operate_mcp import __version__
 from operate_mcp.audit.cli import add_audit_parser
 from operate_mcp.config import load_settings
 from operate_mcp.errors import OperateError
+from operate_mcp.knowledge.cli import add_knowledge_parsers
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -228,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(func=_replay)
 
     add_audit_parser(sub)
+    add_knowledge_parsers(sub)
     return parser
 
 

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     kubectl: str = "kubectl"
     command_timeout_seconds: float = 120.0
     output_cap_bytes: int = 64_000
+    records_retention_days: int = Field(default=30, ge=0)
+    alert_webhook_url: str | None = None
 
     provider: Literal["anthropic", "scripted"] = "anthropic"
     anthropic_api_key: SecretStr | None = None

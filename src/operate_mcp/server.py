@@ -2,8 +2,10 @@
 
 import hmac
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import anyio
+import anyio.from_thread
 from mcp.server.mcpserver import (
     AcceptedElicitation,
     CancelledElicitation,
@@ -31,6 +33,8 @@ from operate_mcp.governance.approval import (
     valid_approvals,
 )
 from operate_mcp.identity import os_user
+from operate_mcp.knowledge.capabilities import ScanReport
+from operate_mcp.knowledge.manage import ManageResult
 from operate_mcp.kube.runner import Kubectl
 from operate_mcp.workflows.decision import write_decision_record
 from operate_mcp.workflows.execute import execute
@@ -41,6 +45,9 @@ from operate_mcp.workflows.replay import replay as replay_session
 from operate_mcp.workflows.response import OperateResponse, to_response
 from operate_mcp.workflows.rollback import propose_rollback
 from operate_mcp.workflows.sessions import Session, SessionStatus, SessionStore
+
+if TYPE_CHECKING:
+    from operate_mcp.knowledge.base import KnowledgeBase
 
 ProviderFactory = Callable[[Settings], Provider]
 
@@ -77,6 +84,17 @@ class Runtime:
             sessions=SessionStore(settings.data_dir, settings.session_ttl_seconds),
             audit=AuditLog(settings.data_dir),
         )
+        if settings.knowledge_enabled:
+            from operate_mcp.knowledge.base import KnowledgeBase
+
+            self.deps.knowledge = KnowledgeBase(settings, kubectl=self.deps.kubectl)
+
+    def knowledge(self) -> "KnowledgeBase":
+        from operate_mcp.knowledge.base import KnowledgeBase
+
+        if not isinstance(self.deps.knowledge, KnowledgeBase):
+            raise OperateError("knowledge is disabled (OPERATE_MCP_KNOWLEDGE_ENABLED=false)")
+        return self.deps.knowledge
 
     @property
     def sessions(self) -> SessionStore:
@@ -323,7 +341,62 @@ def create_server(
             raise ToolError(str(exc)) from exc
         return ReplayResult(plan=plan, session=to_response(session))
 
+    @mcp.tool(
+        title="Manage patterns and policies",
+        description=(
+            "Patterns (how this organisation does things) and policies (CEL rules enforced in code on every "
+            "proposal): action list|get|search|create|delete|import, kind pattern|policy|capability. create and "
+            "import take the item as YAML text (yamlText) or a JSON object (item)."
+        ),
+        annotations=ToolAnnotations(
+            readOnlyHint=False, destructiveHint=True, idempotentHint=False, openWorldHint=False
+        ),
+    )
+    async def manage_knowledge(
+        action: Literal["list", "get", "create", "delete", "search", "import"],
+        kind: Literal["pattern", "policy", "capability"] = "pattern",
+        id: str | None = None,
+        query: str | None = None,
+        yamlText: str | None = None,
+        item: dict[str, Any] | None = None,
+        k: int = 5,
+    ) -> ManageResult:
+        from operate_mcp.knowledge.manage import manage_knowledge as manage
+
+        try:
+            kb = runtime.knowledge()
+            return await anyio.to_thread.run_sync(
+                lambda: manage(kb, action, kind, item_id=id, item=item, yaml_text=yamlText, query=query, k=k)
+            )
+        except OperateError as exc:
+            raise ToolError(str(exc)) from exc
+
+    @mcp.tool(
+        title="Scan cluster capabilities",
+        description=(
+            "Discover what this cluster has (API resources, CRDs, add-ons such as KEDA, VPA, metrics-server, "
+            "Prometheus Operator, cert-manager, Velero, CloudNativePG, Kyverno, Gatekeeper, Argo CD, Flux, Istio, "
+            "Gateway API) and store it as capabilities the analysis uses. Re-scan updates only what changed."
+        ),
+        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=True),
+    )
+    async def scan(ctx: Context[Any, Any]) -> ScanResult:
+        try:
+            kb = runtime.knowledge()
+
+            def progress(step: int, total: int, message: str) -> None:
+                anyio.from_thread.run(lambda: ctx.report_progress(step, total, message))
+
+            report = await anyio.to_thread.run_sync(lambda: kb.scan(runtime.deps.kubectl, progress))
+        except OperateError as exc:
+            raise ToolError(str(exc)) from exc
+        return ScanResult(report=report)
+
     return mcp
+
+
+class ScanResult(BaseModel):
+    report: ScanReport
 
 
 class ReplayResult(BaseModel):

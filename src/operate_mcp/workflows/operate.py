@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -11,7 +11,7 @@ import anyio
 from operate_mcp.agent.loop import run_loop
 from operate_mcp.agent.provider import Provider
 from operate_mcp.config import Settings
-from operate_mcp.errors import ConfigError, SessionError
+from operate_mcp.errors import ConfigError, OperateError, SessionError
 from operate_mcp.governance.risk import assess_risk
 from operate_mcp.kube.commands import CommandClass, ProposedCommand, classify, command_digest, shell_quote
 from operate_mcp.kube.runner import Kubectl
@@ -23,6 +23,7 @@ from operate_mcp.workflows.proposal import (
     CheckedCommand,
     DryRunResult,
     KnowledgeRef,
+    ObservedObject,
     PolicyCheck,
     Proposal,
     ProposalDraft,
@@ -44,7 +45,9 @@ class KnowledgeContext(Protocol):
 class Knowledge(Protocol):
     def context_for(self, intent: str) -> KnowledgeContext: ...
 
-    def check_policies(self, commands: list[ProposedCommand]) -> list[PolicyCheck]: ...
+    def check_policies(
+        self, commands: list[ProposedCommand], observed: Sequence[ObservedObject] | None = None
+    ) -> list[PolicyCheck]: ...
 
 
 @dataclass
@@ -103,6 +106,16 @@ def _check_commands(deps: OperateDeps, draft: ProposalDraft, dry_runs: dict[int,
     return problems
 
 
+async def check_policies(
+    deps: OperateDeps, commands: list[ProposedCommand], observed: Sequence[ObservedObject]
+) -> list[PolicyCheck]:
+    """Policies are enforced in code on every proposal, whatever the model did with them."""
+    if deps.knowledge is None:
+        return []
+    knowledge = deps.knowledge
+    return await anyio.to_thread.run_sync(lambda: knowledge.check_policies(commands, observed))
+
+
 def audit_proposal(deps: OperateDeps, session: Session, caller: str, **extra: object) -> None:
     """Everything a replay needs, in the audit log: intent, refinements, exact commands, digest, prompt hash."""
     if deps.audit is None:
@@ -155,7 +168,13 @@ async def analyze(
 
     if deps.provider is None:
         raise ConfigError("no model is configured for analysis: set ANTHROPIC_API_KEY (see README, Configuration)")
-    context = deps.knowledge.context_for(" ".join([intent, *refinements])) if deps.knowledge else None
+    context: KnowledgeContext | None = None
+    notes: list[str] = []
+    if deps.knowledge is not None:
+        try:
+            context = await anyio.to_thread.run_sync(deps.knowledge.context_for, " ".join([intent, *refinements]))
+        except OperateError as exc:  # e.g. the embeddings extra is not installed: say so, never silently
+            notes.append(f"organisational context (patterns, capabilities) was unavailable: {exc}")
     dry_runs: dict[int, DryRunResult] = {}
 
     async def validate(draft: ProposalDraft) -> list[str]:
@@ -180,7 +199,7 @@ async def analyze(
         CheckedCommand(command=c, display=c.display, classification=classify(c.argv)) for c in draft.rollback_commands
     ]
     observed = await anyio.to_thread.run_sync(observe_objects, deps.kubectl, draft.commands)
-    policies = deps.knowledge.check_policies(draft.commands) if deps.knowledge else []
+    policies = await check_policies(deps, draft.commands, observed)
     risk = assess_risk(draft.commands, observed, policies, deps.settings)
     proposal = Proposal(
         version=(previous.proposal.version + 1) if previous else 1,
@@ -191,7 +210,7 @@ async def analyze(
         commands=checked,
         verification=draft.verification,
         rollback_commands=rollback,
-        risks=draft.risks,
+        risks=[*draft.risks, *notes],
         risk=risk,
         patterns_applied=draft.patterns_applied,
         policies_checked=policies,

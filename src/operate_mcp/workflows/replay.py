@@ -21,7 +21,7 @@ from operate_mcp.kube.commands import ProposedCommand, classify, command_digest
 from operate_mcp.kube.targets import observe_objects
 from operate_mcp.prompts import prompt_sha256
 from operate_mcp.workflows.dryrun import dry_run
-from operate_mcp.workflows.operate import PROMPT, OperateDeps, analyze, audit_proposal
+from operate_mcp.workflows.operate import PROMPT, OperateDeps, analyze, audit_proposal, check_policies
 from operate_mcp.workflows.proposal import CheckedCommand, Proposal, ProposedChanges
 from operate_mcp.workflows.sessions import Session, check_session_id
 
@@ -141,7 +141,7 @@ async def replay(
 
         checked = await anyio.to_thread.run_sync(check)
         observed = await anyio.to_thread.run_sync(observe_objects, deps.kubectl, cmds)
-        policies = deps.knowledge.check_policies(cmds) if deps.knowledge else []
+        policies = await check_policies(deps, cmds, observed)
         failed = sum(1 for c in checked if c.dry_run is not None and not c.dry_run.ok)
         proposal = Proposal(
             version=1,

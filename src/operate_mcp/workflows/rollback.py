@@ -10,7 +10,7 @@ from operate_mcp.kube.commands import classify, command_digest
 from operate_mcp.kube.targets import observe_objects
 from operate_mcp.prompts import prompt_sha256
 from operate_mcp.workflows.dryrun import dry_run
-from operate_mcp.workflows.operate import PROMPT, OperateDeps
+from operate_mcp.workflows.operate import PROMPT, OperateDeps, audit_proposal, check_policies
 from operate_mcp.workflows.proposal import CheckedCommand, Proposal, ProposedChanges
 from operate_mcp.workflows.sessions import Session, SessionStatus
 
@@ -43,6 +43,7 @@ async def propose_rollback(deps: OperateDeps, session_id: str, *, caller: str, t
     checked = await anyio.to_thread.run_sync(check)
     observed = await anyio.to_thread.run_sync(observe_objects, deps.kubectl, plan)
     failed = [c for c in checked if c.dry_run is not None and not c.dry_run.ok]
+    policies = await check_policies(deps, plan, observed)
     proposal = Proposal(
         version=1,
         intent=f"roll back {session_id}: {original.proposal.intent}",
@@ -54,7 +55,8 @@ async def propose_rollback(deps: OperateDeps, session_id: str, *, caller: str, t
         current_state=f"session {session_id} ended {original.status.value}",
         changes=ProposedChanges(update=original.proposal.changes.update + original.proposal.changes.create),
         commands=checked,
-        risk=assess_risk(plan, observed, [], deps.settings),
+        risk=assess_risk(plan, observed, policies, deps.settings),
+        policies_checked=policies,
         observed_objects=observed,
         digest=command_digest(plan),
         iterations=0,
@@ -76,4 +78,5 @@ async def propose_rollback(deps: OperateDeps, session_id: str, *, caller: str, t
             session_id=session.id,
             data={"parent_session": session_id, "digest": proposal.digest},
         )
+    audit_proposal(deps, session, caller, parent_session=session_id)
     return session
