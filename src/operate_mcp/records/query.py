@@ -1,0 +1,460 @@
+"""The run-search query language: a lark grammar, a small syntax tree, and its compilation to parameterised SQL.
+
+Everything the user typed reaches SQLite as a bound parameter. The SQL text is assembled only from
+the constant fragments in this module, and free text becomes an FTS5 expression in which every
+word is a quoted phrase, so FTS5 operators in the input (`NEAR(`, `*`, `"`, `:`) are just data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from functools import cache
+
+from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from operate_mcp.errors import OperateError
+from operate_mcp.records.models import RunStatus
+
+GRAMMAR = r"""
+?start: or_expr?
+?or_expr: and_expr (_OR and_expr)*
+?and_expr: unary (_AND? unary)*
+?unary: _NOT unary -> negate
+      | _NEG unary -> negate
+      | primary
+?primary: "(" or_expr ")"
+        | QUALIFIED -> qualifier
+        | STRING -> phrase
+        | WORD -> word
+
+_OR.4: /OR(?![^\s()])/
+_AND.4: /AND(?![^\s()])/
+_NOT.4: /NOT(?![^\s()])/
+_NEG.4: /-(?=[^\s\-)])/
+QUALIFIED.3: /[A-Za-z_][A-Za-z0-9_]*:("(?:[^"\\]|\\.)*"|[^\s()"]*)/
+STRING.2: /"(?:[^"\\]|\\.)*"/
+WORD.1: /[^\s()"]+/
+
+%ignore /\s+/
+"""
+
+
+class QuerySyntaxError(OperateError):
+    """A query that cannot be read; the message shows the query with a caret under the problem."""
+
+    def __init__(self, query: str, position: int, problem: str) -> None:
+        self.query = query
+        self.position = max(0, min(position, len(query)))
+        self.column = self.position + 1
+        self.problem = problem
+        shown = re.sub(r"\s", " ", query)
+        super().__init__(f"{problem} (column {self.column})\n  {shown}\n  {' ' * self.position}^")
+
+
+# -- syntax tree ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Text:
+    """Free text: a word (`timeout`, `deploy*` for a prefix) or a quoted phrase."""
+
+    value: str
+    quoted: bool
+    position: int
+
+
+@dataclass(frozen=True)
+class Qualifier:
+    name: str
+    value: str
+    position: int  # where the qualifier starts
+    value_position: int  # where its value starts, for error carets
+
+
+@dataclass(frozen=True)
+class Not:
+    item: Node
+
+
+@dataclass(frozen=True)
+class And:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    items: tuple[Node, ...]
+
+
+Node = Text | Qualifier | Not | And | Or
+
+
+def _unquote(quoted: str) -> str:
+    return re.sub(r"\\(.)", r"\1", quoted[1:-1], flags=re.S)
+
+
+class _ToTree(Transformer[Token, "Node | None"]):
+    def word(self, items: list[Token]) -> Node:
+        tok = items[0]
+        return Text(str(tok), quoted=False, position=tok.start_pos or 0)
+
+    def phrase(self, items: list[Token]) -> Node:
+        tok = items[0]
+        return Text(_unquote(str(tok)), quoted=True, position=tok.start_pos or 0)
+
+    def qualifier(self, items: list[Token]) -> Node:
+        tok = items[0]
+        start = tok.start_pos or 0
+        name, _, raw = str(tok).partition(":")
+        value = _unquote(raw) if raw.startswith('"') else raw
+        return Qualifier(name.lower(), value, start, start + len(name) + 1)
+
+    def negate(self, items: list[Node]) -> Node:
+        return Not(items[0])
+
+    def and_expr(self, items: list[Node]) -> Node:
+        return And(tuple(items))
+
+    def or_expr(self, items: list[Node]) -> Node:
+        return Or(tuple(items))
+
+    def start(self, items: list[Node]) -> Node | None:
+        return items[0] if items else None
+
+
+@cache
+def _parser() -> Lark:
+    return Lark(GRAMMAR, parser="lalr", lexer="basic", maybe_placeholders=False)
+
+
+_TOKEN_NAMES = {"_OR": "'OR'", "_AND": "'AND'", "_NOT": "'NOT'", "_NEG": "'-'", "RPAR": "')'", "LPAR": "'('"}
+
+
+def _unclosed_paren(query: str) -> int | None:
+    """Where the first '(' that is never closed sits, skipping quoted strings."""
+    opened: list[int] = []
+    for m in re.finditer(r'"(?:[^"\\]|\\.)*"?|[()]', query):
+        if m.group() == "(":
+            opened.append(m.start())
+        elif m.group() == ")" and opened:
+            opened.pop()
+    return opened[0] if opened else None
+
+
+def _explain(query: str, error: UnexpectedInput) -> QuerySyntaxError:
+    if isinstance(error, UnexpectedCharacters):
+        pos = error.pos_in_stream or 0
+        if query[pos] == '"':
+            return QuerySyntaxError(query, pos, 'unterminated quote: close it with " (write \\" for a literal quote)')
+        return QuerySyntaxError(query, pos, f"unexpected character {query[pos]!r}")
+    if isinstance(error, UnexpectedToken) and error.token.type != "$END":
+        tok = error.token
+        pos = tok.start_pos or 0
+        if tok.type == "RPAR":
+            before = query[:pos].rstrip()
+            if before.endswith("("):
+                return QuerySyntaxError(query, pos, "empty parentheses: put a term or qualifier inside them")
+            if _unclosed_paren(query[:pos]) is None:
+                return QuerySyntaxError(query, pos, "')' without a matching '('")
+            return QuerySyntaxError(query, pos, "expected a term before ')'")
+        name = _TOKEN_NAMES.get(tok.type, repr(str(tok)))
+        if tok.type in ("_OR", "_AND"):
+            return QuerySyntaxError(query, pos, f"{name} needs a term on each side")
+        return QuerySyntaxError(query, pos, f"unexpected {name}")
+    # the input ended too early
+    unclosed = _unclosed_paren(query)
+    if unclosed is not None:
+        return QuerySyntaxError(query, unclosed, "this '(' is never closed: add ')'")
+    last = re.search(r"(\S+)\s*$", query)
+    after = f" after {last.group(1)!r}" if last else ""
+    return QuerySyntaxError(query, len(query), f"the query ends too early: expected a term{after}")
+
+
+MAX_QUERY_CHARS = 2_000
+MAX_NESTING = 32
+
+
+def _check_size(query: str) -> None:
+    """Bounds that keep a hostile query from exhausting the parser's or SQLite's recursion."""
+    if len(query) > MAX_QUERY_CHARS:
+        raise QuerySyntaxError(query[:80] + "…", 80, f"the query is longer than {MAX_QUERY_CHARS} characters")
+    depth = 0
+    for m in re.finditer(r'"(?:[^"\\]|\\.)*"?|[()]', query):
+        depth += {"(": 1, ")": -1}.get(m.group(), 0)
+        if depth > MAX_NESTING:
+            raise QuerySyntaxError(query, m.start(), f"parentheses nest deeper than {MAX_NESTING} levels")
+
+
+def parse_query(query: str) -> Node | None:
+    """The syntax tree of `query`, or None for an empty query (which matches every run)."""
+    _check_size(query)
+    try:
+        tree = _parser().parse(query)
+    except UnexpectedEOF as exc:
+        raise _explain(query, exc) from None
+    except UnexpectedInput as exc:
+        raise _explain(query, exc) from None
+    result = _ToTree().transform(tree)
+    assert result is None or isinstance(result, Text | Qualifier | Not | And | Or)
+    return result
+
+
+# -- compilation -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    """A WHERE clause over `runs` made of constant SQL, and the values to bind to its `?`s."""
+
+    where: str
+    params: tuple[object, ...]
+
+
+Clause = tuple[str, list[object]]
+
+
+class _Problem(Exception):
+    """A bad qualifier or value found while compiling; `compile_query` adds the query and the caret."""
+
+    def __init__(self, position: int, message: str) -> None:
+        super().__init__(message)
+        self.position = position
+        self.message = message
+
+
+_FTS_MATCH = "runs.seq IN (SELECT rowid FROM runs_fts WHERE runs_fts MATCH ?)"
+
+# qualifier -> (column or side-table subquery) ; the keys are the only SQL that depends on input shape
+_COLUMNS = {
+    "intent": "runs.intent",
+    "triggered_by": "runs.triggered_by",
+    "caller": "runs.caller",
+    "parent": "runs.parent_id",
+    "session": "runs.session_id",
+    "step": "runs.failed_step",
+    "purpose": "runs.purpose",
+}
+_SIDE = {
+    "tag": ("SELECT run FROM run_tags WHERE tag = ?", "SELECT run FROM run_tags WHERE tag LIKE ? ESCAPE '\\'"),
+    "namespace": (
+        "SELECT run FROM run_namespaces WHERE namespace = ?",
+        "SELECT run FROM run_namespaces WHERE namespace LIKE ? ESCAPE '\\'",
+    ),
+}
+_RESOURCE = {
+    "ref": (
+        "SELECT run FROM run_resources WHERE ref = ?",
+        "SELECT run FROM run_resources WHERE ref LIKE ? ESCAPE '\\'",
+    ),
+    "name": (
+        "SELECT run FROM run_resources WHERE name = ?",
+        "SELECT run FROM run_resources WHERE name LIKE ? ESCAPE '\\'",
+    ),
+}
+_KIND_ALIASES = {
+    "deploy": "deployment", "deployments": "deployment", "sts": "statefulset", "statefulsets": "statefulset",
+    "ds": "daemonset", "daemonsets": "daemonset", "svc": "service", "services": "service",
+    "cm": "configmap", "configmaps": "configmap", "po": "pod", "pods": "pod", "ns": "namespace",
+    "namespaces": "namespace", "ing": "ingress", "ingresses": "ingress", "pvc": "persistentvolumeclaim",
+    "persistentvolumeclaims": "persistentvolumeclaim", "hpa": "horizontalpodautoscaler",
+    "horizontalpodautoscalers": "horizontalpodautoscaler", "cj": "cronjob", "cronjobs": "cronjob",
+    "jobs": "job", "secrets": "secret", "rs": "replicaset", "replicasets": "replicaset",
+}
+_DURATION = re.compile(r"^(>=|<=|>|<|=)?(\d+(?:\.\d+)?)(s|m|h)?$")
+_DURATION_RANGE = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h)?\.\.(\d+(?:\.\d+)?)(s|m|h)?$")
+_UNIT = {None: 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _like(value: str) -> str:
+    """A `*` glob as a LIKE pattern; LIKE's own wildcards in the value are escaped to stay literal."""
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%")
+
+
+def _eq_or_glob(column: str, value: str) -> Clause:
+    if "*" in value:
+        return f"{column} LIKE ? ESCAPE '\\'", [_like(value)]
+    return f"{column} = ?", [value]
+
+
+def _in_side(queries: tuple[str, str], value: str) -> Clause:
+    exact, glob = queries
+    if "*" in value:
+        return f"runs.seq IN ({glob})", [_like(value)]
+    return f"runs.seq IN ({exact})", [value]
+
+
+def _status(q: Qualifier) -> Clause:
+    value = q.value.lower()
+    known = [s.value for s in RunStatus]
+    if value not in known:
+        raise _Problem(q.value_position, f"status: unknown status {q.value!r}; use one of {', '.join(known)}")
+    return "runs.status = ?", [value]
+
+
+def _resource(q: Qualifier) -> Clause:
+    kind, slash, name = q.value.partition("/")
+    if not slash:
+        return _in_side(_RESOURCE["name"], q.value)
+    kind = kind.lower()
+    ref = f"{_KIND_ALIASES.get(kind, kind)}/{name}"
+    return _in_side(_RESOURCE["ref"], ref)
+
+
+def _duration(q: Qualifier) -> Clause:
+    value = q.value.replace(" ", "")
+    ranged = _DURATION_RANGE.match(value)
+    if ranged:
+        low = float(ranged.group(1)) * _UNIT[ranged.group(2)]
+        high = float(ranged.group(3)) * _UNIT[ranged.group(4)]
+        return "runs.duration_seconds BETWEEN ? AND ?", [low, high]
+    m = _DURATION.match(value)
+    if m is None:
+        raise _Problem(
+            q.value_position,
+            f"duration: expected seconds with an optional comparison (duration:>60, duration:<=5m, "
+            f"duration:30..90), got {q.value!r}",
+        )
+    op = m.group(1) or "="
+    seconds = float(m.group(2)) * _UNIT[m.group(3)]
+    return f"runs.duration_seconds {op} ?", [seconds]
+
+
+def _instant(q: Qualifier) -> float:
+    """A date is midnight UTC of that day; a time without a zone is UTC."""
+    text = q.value.strip()
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC).timestamp()
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise _Problem(
+            q.value_position,
+            f"{q.name}: expected a date like 2026-01-31 or a time like 2026-01-31T14:00:00Z, got {q.value!r}",
+        ) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _after(q: Qualifier) -> Clause:
+    return "runs.started_at >= ?", [_instant(q)]
+
+
+def _before(q: Qualifier) -> Clause:
+    return "runs.started_at < ?", [_instant(q)]
+
+
+def _column(name: str) -> Callable[[Qualifier], Clause]:
+    def handler(q: Qualifier) -> Clause:
+        return _eq_or_glob(_COLUMNS[name], q.value)
+
+    return handler
+
+
+def _side(name: str) -> Callable[[Qualifier], Clause]:
+    def handler(q: Qualifier) -> Clause:
+        return _in_side(_SIDE[name], q.value)
+
+    return handler
+
+
+QUALIFIERS: dict[str, Callable[[Qualifier], Clause]] = {
+    "status": _status,
+    "intent": _column("intent"),
+    "tag": _side("tag"),
+    "namespace": _side("namespace"),
+    "resource": _resource,
+    "triggered_by": _column("triggered_by"),
+    "duration": _duration,
+    "after": _after,
+    "before": _before,
+    "caller": _column("caller"),
+    "parent": _column("parent"),
+    "session": _column("session"),
+    "step": _column("step"),
+    "purpose": _column("purpose"),
+}
+
+def _phrase(text: Text) -> str:
+    """One FTS5 phrase: the user's text inside double quotes (doubled within), optionally a prefix."""
+    prefix = not text.quoted and text.value.endswith("*")
+    core = text.value.rstrip("*") if prefix else text.value
+    quoted = '"' + core.replace('"', '""') + '"'
+    return f"{quoted} *" if prefix and core else quoted
+
+
+def _fts(node: Node) -> str | None:
+    """The FTS5 expression for a subtree made only of free text, else None (FTS5 has no unary NOT)."""
+    if isinstance(node, Text):
+        return _phrase(node)
+    if isinstance(node, Or):
+        parts = [_fts(item) for item in node.items]
+        return None if any(p is None for p in parts) else "(" + " OR ".join(p for p in parts if p) + ")"
+    if isinstance(node, And):
+        positive: list[str] = []
+        negative: list[str] = []
+        for item in node.items:
+            part = _fts(item.item) if isinstance(item, Not) else _fts(item)
+            if part is None:
+                return None
+            (negative if isinstance(item, Not) else positive).append(part)
+        if not positive:
+            return None
+        expr = "(" + " AND ".join(positive) + ")"
+        return "(" + expr + "".join(f" NOT {n}" for n in negative) + ")"
+    return None
+
+
+def _is_textual(node: Node) -> bool:
+    return _fts(node.item if isinstance(node, Not) else node) is not None
+
+
+def _sql(node: Node) -> Clause:
+    fts = _fts(node)
+    if fts is not None:
+        return _FTS_MATCH, [fts]
+    if isinstance(node, Qualifier):
+        handler = QUALIFIERS.get(node.name)
+        if handler is None:
+            raise _Problem(
+                node.position,
+                f"unknown qualifier {node.name + ':'!r}; known: {', '.join(q + ':' for q in QUALIFIERS)} "
+                '(quote text that contains a colon: "error: x")',
+            )
+        if node.value == "":
+            raise _Problem(node.value_position, f"{node.name}: needs a value right after the colon")
+        return handler(node)
+    if isinstance(node, Not):
+        inner, params = _sql(node.item)
+        return f"NOT COALESCE(({inner}), 0)", params
+    assert isinstance(node, And | Or)
+    items = list(node.items)
+    # Free-text parts of a mixed AND/OR become one FTS5 MATCH instead of one subquery per word.
+    textual = [i for i in items if _is_textual(i)]
+    grouped: Node | None = None
+    if len(textual) > 1 and (isinstance(node, And) and any(not isinstance(t, Not) for t in textual)):
+        grouped = And(tuple(textual))
+    elif len(textual) > 1 and isinstance(node, And):  # -a -b is NOT (a OR b): still one MATCH
+        grouped = Not(Or(tuple(t.item for t in textual if isinstance(t, Not))))
+    elif len(textual) > 1 and isinstance(node, Or) and not any(isinstance(t, Not) for t in textual):
+        grouped = Or(tuple(textual))
+    if grouped is not None:
+        items = [i for i in items if i not in textual]
+        items.insert(0, grouped)
+    clauses = [_sql(i) for i in items]
+    joiner = " AND " if isinstance(node, And) else " OR "
+    return joiner.join(f"({c})" for c, _ in clauses), [p for _, ps in clauses for p in ps]
+
+
+def compile_query(query: str) -> CompiledQuery:
+    """Parse and compile; raises QuerySyntaxError naming the position, the qualifier or the value at fault."""
+    tree = parse_query(query)
+    if tree is None:
+        return CompiledQuery("1", ())
+    try:
+        where, params = _sql(tree)
+    except _Problem as problem:
+        raise QuerySyntaxError(query, problem.position, problem.message) from None
+    return CompiledQuery(where, tuple(params))
