@@ -12,6 +12,7 @@ from operate_mcp.audit.cli import add_audit_parser
 from operate_mcp.config import load_settings
 from operate_mcp.errors import OperateError
 from operate_mcp.knowledge.cli import add_knowledge_parsers
+from operate_mcp.records.cli import add_records_parsers
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -230,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_audit_parser(sub)
     add_knowledge_parsers(sub)
+    add_records_parsers(sub)
     return parser
 
 

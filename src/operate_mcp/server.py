@@ -1,7 +1,9 @@
 """MCP wiring only: tools, annotations, transports. Each handler calls one workflow function."""
 
+import contextlib
 import hmac
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import anyio
@@ -19,10 +21,13 @@ from mcp.server.mcpserver import (
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from operate_mcp import __version__
 from operate_mcp.agent.provider import Provider
+from operate_mcp.audit.verify import VerifyReport, verify
 from operate_mcp.config import Settings
 from operate_mcp.errors import ConfigError, OperateError
 from operate_mcp.governance.approval import (
@@ -36,6 +41,13 @@ from operate_mcp.identity import os_user
 from operate_mcp.knowledge.capabilities import ScanReport
 from operate_mcp.knowledge.manage import ManageResult
 from operate_mcp.kube.runner import Kubectl
+from operate_mcp.records.alerts import FailureAlert, FailureAlerts
+from operate_mcp.records.metrics import Metrics, compute_metrics
+from operate_mcp.records.models import ExecutionRecord
+from operate_mcp.records.prometheus import CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE
+from operate_mcp.records.prometheus import RunMetrics
+from operate_mcp.records.store import RecordStore, SearchPage
+from operate_mcp.records.summary import RunSummary
 from operate_mcp.workflows.decision import write_decision_record
 from operate_mcp.workflows.execute import execute
 from operate_mcp.workflows.operate import OperateDeps, analyze
@@ -84,10 +96,20 @@ class Runtime:
             sessions=SessionStore(settings.data_dir, settings.session_ttl_seconds),
             audit=AuditLog(settings.data_dir),
         )
+        self.deps.records = RecordStore(settings.data_dir, retention_days=settings.records_retention_days)
+        self.deps.alerts = FailureAlerts(settings.data_dir, settings.alert_webhook_url)
+        self.deps.metrics = RunMetrics()
         if settings.knowledge_enabled:
             from operate_mcp.knowledge.base import KnowledgeBase
 
             self.deps.knowledge = KnowledgeBase(settings, kubectl=self.deps.kubectl)
+
+    def alert(self, step: str, intent: str, session_id: str | None, error: str) -> None:
+        """Every failure leaves one line in alerts/intent-failures.log (and the webhook, if set)."""
+        with contextlib.suppress(OSError):  # best effort; the caller still gets the error
+            self.deps.alerts.alert(
+                FailureAlert(request_id=session_id or "-", intent=intent or "-", step=step, error=error)
+            )
 
     def knowledge(self) -> "KnowledgeBase":
         from operate_mcp.knowledge.base import KnowledgeBase
@@ -307,6 +329,8 @@ def create_server(
                     "refinedIntent, executeChoice=1 or rollback=1"
                 )
         except OperateError as exc:
+            step = "rollback" if rollback else "execute" if executeChoice is not None else "analyse"
+            runtime.alert(step, intent or refinedIntent or "", sessionId, str(exc))
             raise ToolError(str(exc)) from exc
         return to_response(session)
 
@@ -392,7 +416,91 @@ def create_server(
             raise ToolError(str(exc)) from exc
         return ScanResult(report=report)
 
+    read_only = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
+
+    @mcp.tool(
+        title="Search execution records",
+        description=(
+            "Search past executions. Qualifiers status:, intent: (glob), tag:, namespace:, resource:, triggered_by:, "
+            "caller:, session:, duration:>60, after:2026-01-01, before:; free text; AND / OR / NOT / -x; parentheses. "
+            "Returns a page of runs and facets (counts by status, intent, namespace)."
+        ),
+        annotations=read_only,
+    )
+    async def runs_search(query: str = "", page: int = 1, perPage: int = 20) -> SearchPage:
+        try:
+            return await anyio.to_thread.run_sync(
+                lambda: runtime.deps.records.search(query, page=page, per_page=min(max(perPage, 1), 200))
+            )
+        except OperateError as exc:
+            raise ToolError(str(exc)) from exc
+
+    @mcp.tool(
+        title="Show one execution record", description="The full record of a run (run-...).", annotations=read_only
+    )
+    async def runs_show(id: str) -> ExecutionRecord:
+        try:
+            return await anyio.to_thread.run_sync(lambda: runtime.deps.records.get(id))
+        except OperateError as exc:
+            raise ToolError(str(exc)) from exc
+
+    @mcp.tool(
+        title="Summarise one execution",
+        description="One line, key events, errors and suggestions for a run (run-...).",
+        annotations=read_only,
+    )
+    async def runs_summary(id: str) -> RunSummary:
+        try:
+            return await anyio.to_thread.run_sync(lambda: runtime.deps.records.summary(id))
+        except OperateError as exc:
+            raise ToolError(str(exc)) from exc
+
+    @mcp.tool(
+        title="Execution metrics",
+        description=(
+            "Totals, success / failure / rollback counts, success rate, average and p95 duration, optionally per "
+            "intent, and the steps that fail most. Dates are ISO (2026-11-01)."
+        ),
+        annotations=read_only,
+    )
+    async def metrics(start: str | None = None, end: str | None = None, byIntent: bool = False) -> Metrics:
+        try:
+            lo, hi = _date(start, "start"), _date(end, "end")
+            return await anyio.to_thread.run_sync(
+                lambda: compute_metrics(runtime.deps.records, start=lo, end=hi, by_intent=byIntent)
+            )
+        except OperateError as exc:
+            raise ToolError(str(exc)) from exc
+
+    @mcp.tool(
+        title="Verify the audit log",
+        description=(
+            "Check the hash chain and signed checkpoints of the audit log (all of it, or the last N days): detects "
+            "edited, reordered, deleted and truncated entries and a rewritten tail, and says where."
+        ),
+        annotations=read_only,
+    )
+    async def audit_verify(days: int | None = None) -> VerifyReport:
+        if days is not None and days < 1:
+            raise ToolError("days must be 1 or more")
+        return await anyio.to_thread.run_sync(lambda: verify(settings.data_dir, days=days))
+
+    async def prometheus_metrics(request: Request) -> Response:
+        return Response(runtime.deps.metrics.render(), media_type=PROMETHEUS_CONTENT_TYPE)
+
+    mcp.custom_route("/metrics", methods=["GET"])(prometheus_metrics)
+
     return mcp
+
+
+def _date(text: str | None, what: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise OperateError(f"{what}={text!r} is not an ISO date such as 2026-11-01") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class ScanResult(BaseModel):

@@ -297,3 +297,58 @@ async def test_client_without_elicitation_is_told_to_approve_in_a_terminal(testb
     assert not result.is_error, result.content
     assert result.structured_content["status"] == "executed_successfully"
     assert image_of(testbed, "web", namespace) == "nginx:1.27.3"
+
+
+# --- every execution becomes a record: search, summary, metrics, alerts ------------------------------------
+
+
+async def test_execution_becomes_a_searchable_record_with_metrics(testbed, namespace, settings):
+    testbed.kubectl_run("apply", "-f", "-", stdin=deployment("web", namespace))
+
+    async def on_elicit(context, params):
+        return ElicitResult(action="accept", content={"approve": True, "justification": "ok"})
+
+    async with Client(mcp_server(settings, namespace), elicitation_callback=on_elicit) as client:
+        sid = await _propose_over_mcp(client)
+        done = await client.call_tool("operate", {"sessionId": sid, "executeChoice": 1})
+        assert done.structured_content["status"] == "executed_successfully"
+        found = await client.call_tool("runs_search", {"query": f"status:succeeded namespace:{namespace}"})
+        page = found.structured_content
+        assert page["total"] == 1 and page["items"][0]["status"] == "succeeded"
+        run_id = page["items"][0]["id"]
+        summary = (await client.call_tool("runs_summary", {"id": run_id})).structured_content
+        assert summary["status"] == "succeeded" and "update web" in summary["one_line"]
+        shown = (await client.call_tool("runs_show", {"id": run_id})).structured_content
+        assert shown["session_id"] == sid
+        assert shown["commands"][0]["argv"][:3] == ["kubectl", "set", "image"]
+        metrics = (await client.call_tool("metrics", {})).structured_content
+        assert metrics["total"] == 1 and metrics["succeeded"] == 1 and metrics["success_rate"] == 1.0
+        bad = await client.call_tool("runs_search", {"query": "status:(failed"})
+        assert bad.is_error and "column" in bad.content[0].text.lower()
+
+
+async def test_failed_execution_and_failed_analysis_leave_alert_lines(testbed, namespace, testbed_settings_warn):
+    settings = testbed_settings_warn
+    testbed.kubectl_run("apply", "-f", "-", stdin=deployment("web", namespace))
+
+    async def on_elicit(context, params):
+        return ElicitResult(action="accept", content={"approve": True, "justification": "ok"})
+
+    async with Client(mcp_server(settings, namespace), elicitation_callback=on_elicit) as client:
+        sid = await _propose_over_mcp(client)
+        testbed.kubectl_run("delete", "deploy/web", "-n", namespace)
+        done = await client.call_tool("operate", {"sessionId": sid, "executeChoice": 1})
+        assert done.structured_content["status"] == "failed"
+        assert done.structured_content["execution"][0]["exit_code"] != 0
+        again = await client.call_tool("operate", {"intent": "something the script cannot answer"})
+        assert again.is_error
+    lines = (settings.data_dir / "alerts" / "intent-failures.log").read_text().splitlines()
+    assert len(lines) == 2
+    assert sid not in lines[1] and "step=analyse" in lines[1]
+    assert "update web" in lines[0] and "\n" not in lines[0]
+
+
+@pytest.fixture
+def testbed_settings_warn(testbed, tmp_path):
+    return Settings(data_dir=tmp_path / "data", kubeconfig=testbed.kubeconfig, kubectl=testbed.kubectl,
+                    rollout_timeout_seconds=30, drift_mode="warn")

@@ -170,6 +170,13 @@ async def execute(deps: OperateDeps, session_id: str, *, actor: str, on_progress
     _audit(deps, "validation", session, actor, validation.model_dump(mode="json"))
     _audit(deps, "execution", session, actor, {"status": final.value, "ok": ok_count, "total": len(outcomes)})
     write_decision_record(deps.settings.data_dir, session)
+    if deps.records is not None:
+        from operate_mcp.records.recorder import record_execution
+
+        record = record_execution(session, store=deps.records, alerts=deps.alerts, metrics=deps.metrics)
+        _audit(deps, "record", session, actor, {"record_id": record.id, "status": record.status})
+        session.extra["record_id"] = record.id
+        deps.sessions.save(session)
     if deps.audit is not None:
         deps.audit.checkpoint()  # a signed tree head after every execution: truncation becomes detectable
     return session

@@ -58,6 +58,9 @@ class OperateDeps:
     sessions: SessionStore
     knowledge: Knowledge | None = None
     audit: Any = None  # operate_mcp.audit.log.AuditLog; optional so the analysis never depends on it
+    records: Any = None  # operate_mcp.records.store.RecordStore
+    alerts: Any = None  # operate_mcp.records.alerts.FailureAlerts
+    metrics: Any = None  # operate_mcp.records.prometheus.RunMetrics
     toolbox: ToolBox = field(init=False)
 
     def __post_init__(self) -> None:
