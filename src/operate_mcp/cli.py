@@ -153,6 +153,7 @@ def _replay(args: argparse.Namespace) -> int:
     from operate_mcp.audit.log import AuditLog
     from operate_mcp.identity import os_user
     from operate_mcp.kube.runner import Kubectl
+    from operate_mcp.records.store import RecordStore
     from operate_mcp.server import default_provider
     from operate_mcp.workflows.operate import OperateDeps
     from operate_mcp.workflows.replay import parse_overrides, plan_replay, replay
@@ -165,6 +166,7 @@ def _replay(args: argparse.Namespace) -> int:
         provider=default_provider(settings) if args.fresh_context else None,
         sessions=SessionStore(settings.data_dir, settings.session_ttl_seconds),
         audit=AuditLog(settings.data_dir),
+        records=RecordStore(settings.data_dir, retention_days=settings.records_retention_days),
     )
     plan = plan_replay(deps, args.id, parse_overrides(args.override or []))
     console = Console()
@@ -222,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=_decide)
 
     rp = sub.add_parser("replay", help="rebuild a past operation from the verified audit log as a new session")
-    rp.add_argument("id", help="session id (opr-...)")
+    rp.add_argument("id", help="execution record id (run-...) or session id (opr-...)")
     rp.add_argument("--dry-run", action="store_true", help="only show what would be replayed")
     rp.add_argument("--fresh-context", action="store_true", help="analyse the intent again with the model")
     rp.add_argument("--override", action="append", metavar="KEY=VALUE", help="intent=... or namespace=...")

@@ -337,7 +337,8 @@ def create_server(
     @mcp.tool(
         title="Replay a past operation",
         description=(
-            "Rebuild a past operation from the verified audit log (session id opr-...) as a NEW session that needs "
+            "Rebuild a past operation (record id run-... or session id opr-...) from the verified audit log as a NEW "
+            "session that needs "
             "approval again: the same commands dry-run against the cluster as it is now, or with freshContext=true "
             "a new analysis of the same intent. dryRun=true only shows what would be replayed. Overrides: "
             "intent=..., namespace=.... Warns when the prompt changed since."
@@ -348,14 +349,14 @@ def create_server(
     )
     async def replay(
         ctx: Context[Any, Any],
-        sessionId: str,
+        id: str,
         dryRun: bool = False,
         freshContext: bool = False,
         overrides: list[str] | None = None,
     ) -> ReplayResult:
         try:
             deps = runtime.with_provider(required=freshContext)
-            plan = plan_replay(deps, sessionId, parse_overrides(overrides or []))
+            plan = plan_replay(deps, id, parse_overrides(overrides or []))
             if dryRun:
                 return ReplayResult(plan=plan, session=None)
             session = await replay_session(

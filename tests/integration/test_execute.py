@@ -350,5 +350,10 @@ async def test_failed_execution_and_failed_analysis_leave_alert_lines(testbed, n
 
 @pytest.fixture
 def testbed_settings_warn(testbed, tmp_path):
-    return Settings(data_dir=tmp_path / "data", kubeconfig=testbed.kubeconfig, kubectl=testbed.kubectl,
-                    rollout_timeout_seconds=30, drift_mode="warn")
+    return Settings(
+        data_dir=tmp_path / "data",
+        kubeconfig=testbed.kubeconfig,
+        kubectl=testbed.kubectl,
+        rollout_timeout_seconds=30,
+        drift_mode="warn",
+    )

@@ -4,6 +4,9 @@ first analysis: the hosted LLM is unreachable here)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -11,6 +14,7 @@ from operate_mcp.agent.scripted import ScriptedProvider, answer
 from operate_mcp.audit.log import AuditLog
 from operate_mcp.config import Settings
 from operate_mcp.governance.approval import record_approval
+from operate_mcp.records.store import RecordStore
 from operate_mcp.workflows import replay as replay_module
 from operate_mcp.workflows.execute import execute
 from operate_mcp.workflows.operate import analyze
@@ -32,6 +36,7 @@ async def executed_scale(testbed, namespace, settings):
     deps = deps_for(
         settings, ScriptedProvider([answer(proposal("scale api to 3", [scale]))]), audit=AuditLog(settings.data_dir)
     )
+    deps.records = RecordStore(settings.data_dir)
     session = await analyze(deps, "scale api to 3", caller="alice", triggered_by="test")
     record_approval(deps.sessions, session.id, approver="bob", method="cli", settings=settings)
     deps.provider = None
@@ -81,3 +86,32 @@ async def test_replay_refuses_a_tampered_audit_log(testbed, namespace, settings)
     day.write_text("\n".join(lines) + "\n")
     with pytest.raises(ReplayError, match="does not verify"):
         plan_replay(deps, original.id)
+
+
+async def test_replay_by_record_id_from_the_cli(testbed, namespace, settings):
+    _deps, original = await executed_scale(testbed, namespace, settings)
+    record_id = original.extra["record_id"]
+    assert record_id.startswith("run-")
+    env = {
+        **os.environ,
+        "OPERATE_MCP_DATA_DIR": str(settings.data_dir),
+        "OPERATE_MCP_KUBECONFIG": str(testbed.kubeconfig),
+        "OPERATE_MCP_KUBECTL": testbed.kubectl,
+        "OPERATE_MCP_KNOWLEDGE_ENABLED": "false",
+    }
+    run = [sys.executable, "-m", "operate_mcp", "replay", record_id]
+    dry = subprocess.run([*run, "--dry-run", "--format", "json"], capture_output=True, text=True, env=env)
+    assert dry.returncode == 0, dry.stderr
+    plan = json.loads(dry.stdout)
+    assert plan["original_session"] == original.id and plan["intent"] == "scale api to 3"
+    made = subprocess.run([*run, "--format", "json"], capture_output=True, text=True, env=env)
+    assert made.returncode == 0, made.stderr
+    session = json.loads(made.stdout)
+    assert session["parent_session"] == original.id and session["status"] == "proposed"
+    bad = subprocess.run(
+        [sys.executable, "-m", "operate_mcp", "replay", "run-0000000000000-deadbeef"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert bad.returncode != 0 and "run-0000000000000-deadbeef" in bad.stderr

@@ -71,8 +71,20 @@ def _retarget(cmd: ProposedCommand, namespace: str) -> ProposedCommand:
     return ProposedCommand(argv=argv, stdin=stdin, description=cmd.description)
 
 
-def plan_replay(deps: OperateDeps, session_id: str, overrides: dict[str, str] | None = None) -> ReplayPlan:
-    check_session_id(session_id)
+def resolve_session_id(deps: OperateDeps, ref: str) -> str:
+    """A replay starts from a session id (opr-...) or an execution record id (run-...)."""
+    if ref.startswith("run-"):
+        if deps.records is None:
+            raise ReplayError("record ids need the record store; pass the session id (opr-...) instead")
+        session_id: str | None = deps.records.get(ref).session_id
+        if not session_id:
+            raise ReplayError(f"record {ref} has no session to replay")
+        return session_id
+    return check_session_id(ref)
+
+
+def plan_replay(deps: OperateDeps, ref: str, overrides: dict[str, str] | None = None) -> ReplayPlan:
+    session_id = resolve_session_id(deps, ref)
     report = verify(deps.settings.data_dir, alert=True)
     if not report.ok:
         first = report.problems[0]
