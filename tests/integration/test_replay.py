@@ -115,3 +115,23 @@ async def test_replay_by_record_id_from_the_cli(testbed, namespace, settings):
         env=env,
     )
     assert bad.returncode != 0 and "run-0000000000000-deadbeef" in bad.stderr
+
+
+async def test_replay_warns_when_a_policy_it_was_checked_against_changed(testbed, namespace, settings):
+    from operate_mcp.knowledge.base import KnowledgeBase
+
+    testbed.kubectl_run("apply", "-f", "-", stdin=deployment("api", namespace))
+    scale = {"argv": ["kubectl", "scale", "deployment/api", "--replicas=3", "-n", namespace], "description": "scale"}
+    deps = deps_for(
+        settings, ScriptedProvider([answer(proposal("scale api to 3", [scale]))]), audit=AuditLog(settings.data_dir)
+    )
+    kb = KnowledgeBase(settings, kubectl=deps.kubectl)
+    deps.knowledge = kb
+    session = await analyze(deps, "scale api to 3", caller="alice", triggered_by="test")
+    assert session.proposal.policies_sha256, "the proposal records the policies it was checked against"
+    assert plan_replay(deps, session.id).warnings == []
+    policy_id = sorted(session.proposal.policies_sha256)[0]
+    item = kb.get("policy", policy_id)
+    kb.import_items([item.model_copy(update={"description": item.description + " (tightened)"})])
+    warnings = plan_replay(deps, session.id).warnings
+    assert any("policies changed" in w and policy_id in w for w in warnings), warnings

@@ -134,7 +134,8 @@ class KnowledgeBase:
         chosen = [h for h in usable if h.score >= MIN_PATTERN_SCORE][: self.top_patterns]
         cutoff = chosen[-1].score if len(chosen) == self.top_patterns else MIN_PATTERN_SCORE
         caps = [
-            h for h in capabilities
+            h
+            for h in capabilities
             if (isinstance(h.item, Capability) and h.item.known) or h.score >= MIN_CAPABILITY_SCORE
         ][: self.top_capabilities]
         return RetrievedContext(
@@ -177,6 +178,15 @@ class KnowledgeBase:
         if kind != "capability" and self.store.index_info(kind) is None and self.seed_starter:
             self.ready()
         return [s.item for s in self.store.all(kind)]
+
+    def hashes(self, kind: KindName, ids: Sequence[str]) -> dict[str, str]:
+        """Content hashes of the named items as stored now: records keep them, replay compares them."""
+        found: dict[str, str] = {}
+        for item_id in ids:
+            item = self.get(kind, item_id)
+            if item is not None:
+                found[item_id] = item.digest()
+        return found
 
     def get(self, kind: KindName, item_id: str) -> KnowledgeItem | None:
         if kind != "capability" and self.store.index_info(kind) is None and self.seed_starter:
@@ -264,8 +274,12 @@ class KnowledgeBase:
                 if saved[kind]:
                     self.store.upsert(saved[kind], vectors[kind])
         self._ready = False
-        return ReindexReport(model=self.embedder.model_id, dimension=dim,
-                             counts={k: len(v) for k, v in saved.items()}, backup=str(backup))
+        return ReindexReport(
+            model=self.embedder.model_id,
+            dimension=dim,
+            counts={k: len(v) for k, v in saved.items()},
+            backup=str(backup),
+        )
 
     # ------------------------------------------------------------------ capabilities
 
@@ -296,14 +310,22 @@ class KnowledgeBase:
                 return None
             key = (resource, change["name"], change["namespace"])
             if key not in cache:
-                target = Target(get_as=resource, resource=resource, name=change["name"],
-                                namespace=change["namespace"] or None, kind=change["kind"] or None)
+                target = Target(
+                    get_as=resource,
+                    resource=resource,
+                    name=change["name"],
+                    namespace=change["namespace"] or None,
+                    kind=change["kind"] or None,
+                )
                 obj, raw = observe(kubectl, target)
                 meta = (raw or {}).get("metadata")
                 labels = meta.get("labels") if isinstance(meta, dict) else None
                 labels = labels if isinstance(labels, dict) else {}
-                cache[key] = {"exists": obj.exists, "replicas": obj.replicas,
-                              "labels": {str(k): str(v) for k, v in labels.items()}}
+                cache[key] = {
+                    "exists": obj.exists,
+                    "replicas": obj.replicas,
+                    "labels": {str(k): str(v) for k, v in labels.items()},
+                }
             return cache[key]
 
         return lookup
@@ -326,8 +348,12 @@ def scan(kubectl: Kubectl, store: KnowledgeBase, progress: ScanProgress | None =
     discovery = discover(kubectl, progress, total)
     found = recognise(discovery)
     if progress:
-        progress(3, total, f"recognised {sum(c.known for c in found)} known add-ons, "
-                           f"{sum(not c.known for c in found)} other CRD groups; storing changes")
+        progress(
+            3,
+            total,
+            f"recognised {sum(c.known for c in found)} known add-ons, "
+            f"{sum(not c.known for c in found)} other CRD groups; storing changes",
+        )
     store.ready()
     report = diff(store.capabilities(), found)
     report.warnings = discovery.warnings
@@ -337,6 +363,10 @@ def scan(kubectl: Kubectl, store: KnowledgeBase, progress: ScanProgress | None =
         store.store.delete("capability", report.removed)
         store.store.annotate("capability", last_scan=datetime.now(UTC).isoformat(timespec="seconds"))
     if progress:
-        progress(4, total, f"{len(report.added)} added, {len(report.changed)} changed, "
-                           f"{len(report.removed)} removed, {len(report.unchanged)} unchanged")
+        progress(
+            4,
+            total,
+            f"{len(report.added)} added, {len(report.changed)} changed, "
+            f"{len(report.removed)} removed, {len(report.unchanged)} unchanged",
+        )
     return report

@@ -173,7 +173,14 @@ async def execute(deps: OperateDeps, session_id: str, *, actor: str, on_progress
     if deps.records is not None:
         from operate_mcp.records.recorder import record_execution
 
-        record = record_execution(session, store=deps.records, alerts=deps.alerts, metrics=deps.metrics)
+        record = record_execution(
+            session,
+            store=deps.records,
+            alerts=deps.alerts,
+            metrics=deps.metrics,
+            pattern_hashes=session.proposal.patterns_sha256,
+            policy_hashes=session.proposal.policies_sha256,
+        )
         _audit(deps, "record", session, actor, {"record_id": record.id, "status": record.status})
         session.extra["record_id"] = record.id
         deps.sessions.save(session)

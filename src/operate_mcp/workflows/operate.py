@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import anyio
 
@@ -48,6 +48,8 @@ class Knowledge(Protocol):
     def check_policies(
         self, commands: list[ProposedCommand], observed: Sequence[ObservedObject] | None = None
     ) -> list[PolicyCheck]: ...
+
+    def hashes(self, kind: Literal["pattern", "policy"], ids: Sequence[str]) -> dict[str, str]: ...
 
 
 @dataclass
@@ -119,6 +121,23 @@ async def check_policies(
     return await anyio.to_thread.run_sync(lambda: knowledge.check_policies(commands, observed))
 
 
+async def knowledge_hashes(
+    deps: OperateDeps, pattern_ids: Sequence[str], policy_ids: Sequence[str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """What the proposal was built on, by content hash, so a replay can tell when it changed."""
+    if deps.knowledge is None:
+        return {}, {}
+    knowledge = deps.knowledge
+
+    def both() -> tuple[dict[str, str], dict[str, str]]:
+        return knowledge.hashes("pattern", pattern_ids), knowledge.hashes("policy", policy_ids)
+
+    try:
+        return await anyio.to_thread.run_sync(both)
+    except OperateError:
+        return {}, {}
+
+
 def audit_proposal(deps: OperateDeps, session: Session, caller: str, **extra: object) -> None:
     """Everything a replay needs, in the audit log: intent, refinements, exact commands, digest, prompt hash."""
     if deps.audit is None:
@@ -138,6 +157,8 @@ def audit_proposal(deps: OperateDeps, session: Session, caller: str, **extra: ob
             "prompt_sha256": p.prompt_sha256,
             "blocked": p.blocked,
             "purpose": session.purpose,
+            "patterns_sha256": p.patterns_sha256,
+            "policies_sha256": p.policies_sha256,
             **extra,
         },
     )
@@ -204,6 +225,10 @@ async def analyze(
     observed = await anyio.to_thread.run_sync(observe_objects, deps.kubectl, draft.commands)
     policies = await check_policies(deps, draft.commands, observed)
     risk = assess_risk(draft.commands, observed, policies, deps.settings)
+    pattern_ids = sorted(
+        {*draft.patterns_applied, *(r.id for r in (context.refs() if context else []) if r.kind == "pattern")}
+    )
+    patterns_sha256, policies_sha256 = await knowledge_hashes(deps, pattern_ids, [p.policy_id for p in policies])
     proposal = Proposal(
         version=(previous.proposal.version + 1) if previous else 1,
         intent=intent if not refinements else f"{intent} ({'; '.join(refinements)})",
@@ -225,6 +250,8 @@ async def analyze(
         iterations=outcome.iterations,
         token_usage=outcome.usage,
         prompt_sha256=prompt_sha256(PROMPT),
+        patterns_sha256=patterns_sha256,
+        policies_sha256=policies_sha256,
         provider=deps.provider.name,
     )
     if previous is None:

@@ -119,6 +119,8 @@ class Proposal(BaseModel):
     iterations: int
     token_usage: TokenUsage = Field(default_factory=TokenUsage)
     prompt_sha256: str
+    patterns_sha256: dict[str, str] = Field(default_factory=dict)
+    policies_sha256: dict[str, str] = Field(default_factory=dict)
     provider: str
 
     def command_list(self) -> list[ProposedCommand]:

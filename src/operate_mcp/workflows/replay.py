@@ -108,6 +108,18 @@ def plan_replay(deps: OperateDeps, ref: str, overrides: dict[str, str] | None = 
             f"the system prompt changed since {session_id} was analysed "
             f"(sha256 {str(recorded)[:12]}… → {prompt_sha256(PROMPT)[:12]}…)"
         )
+    if deps.knowledge is not None:
+        for kind, key in (("pattern", "patterns_sha256"), ("policy", "policies_sha256")):
+            then: dict[str, str] = data.get(key) or {}
+            try:
+                now = deps.knowledge.hashes(kind, list(then))  # type: ignore[arg-type]
+            except OperateError:
+                continue
+            changed = sorted(i for i, h in then.items() if now.get(i) != h)
+            if changed:
+                warnings.append(
+                    f"{key.split('_')[0]} changed or removed since the original analysis: {', '.join(changed)}"
+                )
     if "namespace" in overrides:
         commands = [_retarget(c, overrides["namespace"]) for c in commands]
     refinements = data.get("refinements") or []
