@@ -2,6 +2,8 @@
 
 import contextlib
 import hmac
+import logging
+import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -97,12 +99,20 @@ class Runtime:
             audit=AuditLog(settings.data_dir),
         )
         self.deps.records = RecordStore(settings.data_dir, retention_days=settings.records_retention_days)
+        # Retention at start, off the request path: archives (gzip JSONL) before it deletes.
+        threading.Thread(target=self._prune, name="records-retention", daemon=True).start()
         self.deps.alerts = FailureAlerts(settings.data_dir, settings.alert_webhook_url)
         self.deps.metrics = RunMetrics()
         if settings.knowledge_enabled:
             from operate_mcp.knowledge.base import KnowledgeBase
 
             self.deps.knowledge = KnowledgeBase(settings, kubectl=self.deps.kubectl)
+
+    def _prune(self) -> None:
+        try:
+            self.deps.records.apply_retention()
+        except Exception:  # a failed prune must not take the server down; the next start retries
+            logging.getLogger(__name__).exception("records retention failed")
 
     def alert(self, step: str, intent: str, session_id: str | None, error: str) -> None:
         """Every failure leaves one line in alerts/intent-failures.log (and the webhook, if set)."""
