@@ -70,8 +70,7 @@ def record_approval(
     check_digest(session)
     p = session.proposal
     if p.blocked:
-        failed = ", ".join(c.policy_id for c in p.policies_checked if not c.passed and c.effect == "block")
-        raise ApprovalError(f"session {session_id} is blocked by policy {failed}; it cannot be approved")
+        raise ApprovalError(f"session {session_id} cannot be approved: {p.block_reason()}")
     if not p.commands:
         raise ApprovalError(f"session {session_id} proposes no commands; there is nothing to approve")
     if p.risk.tier is RiskTier.CRITICAL and method == "execute-choice":

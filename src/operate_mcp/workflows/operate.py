@@ -27,6 +27,7 @@ from operate_mcp.workflows.proposal import (
     PolicyCheck,
     Proposal,
     ProposalDraft,
+    ProposedChanges,
 )
 from operate_mcp.workflows.sessions import Session, SessionStatus, SessionStore
 
@@ -136,6 +137,52 @@ async def knowledge_hashes(
         return await anyio.to_thread.run_sync(both)
     except OperateError:
         return {}, {}
+
+
+async def fixed_proposal(
+    deps: OperateDeps,
+    commands: list[ProposedCommand],
+    *,
+    intent: str,
+    analysis: str,
+    current_state: str = "",
+    changes: ProposedChanges | None = None,
+    risks: Sequence[str] = (),
+    policies_block: bool = True,
+) -> Proposal:
+    """A proposal whose commands come from code (rollback, replay), checked like the model's:
+    classified, dry-run as written, observed, policy-checked, risk-assessed. No model is involved."""
+
+    def check() -> list[CheckedCommand]:
+        return [
+            CheckedCommand(
+                command=c, display=c.display, classification=classify(c.argv), dry_run=dry_run(deps.kubectl, c, i)
+            )
+            for i, c in enumerate(commands, 1)
+        ]
+
+    checked = await anyio.to_thread.run_sync(check)
+    observed = await anyio.to_thread.run_sync(observe_objects, deps.kubectl, commands)
+    policies = await check_policies(deps, commands, observed)
+    failed = sum(1 for c in checked if c.dry_run is not None and not c.dry_run.ok)
+    blocked_by_policy = policies_block and any(not p.passed and p.effect == "block" for p in policies)
+    return Proposal(
+        version=1,
+        intent=intent,
+        analysis=analysis + (f" {failed} command(s) failed their dry-run; see the results." if failed else ""),
+        current_state=current_state,
+        changes=changes or ProposedChanges(),
+        commands=checked,
+        risks=list(risks),
+        risk=assess_risk(commands, observed, policies, deps.settings),
+        policies_checked=policies,
+        observed_objects=observed,
+        blocked=blocked_by_policy or failed > 0,
+        digest=command_digest(commands),
+        iterations=0,
+        prompt_sha256=prompt_sha256(PROMPT),
+        provider="none",
+    )
 
 
 def audit_proposal(deps: OperateDeps, session: Session, caller: str, **extra: object) -> None:

@@ -123,5 +123,13 @@ class Proposal(BaseModel):
     policies_sha256: dict[str, str] = Field(default_factory=dict)
     provider: str
 
+    def block_reason(self) -> str:
+        """Why the proposal cannot be approved: failing policies, or commands whose dry-run failed."""
+        failed = [c.policy_id for c in self.policies_checked if not c.passed and c.effect == "block"]
+        if failed:
+            return f"blocked by policy {', '.join(failed)}"
+        broken = [str(i) for i, c in enumerate(self.commands, 1) if c.dry_run is not None and not c.dry_run.ok]
+        return f"blocked: command(s) {', '.join(broken)} failed their server-side dry-run" if broken else ""
+
     def command_list(self) -> list[ProposedCommand]:
         return [c.command for c in self.commands]

@@ -9,20 +9,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import anyio
 import yaml
 from pydantic import BaseModel, Field
 
 from operate_mcp.audit.log import AuditEntry, AuditLog
 from operate_mcp.audit.verify import verify
 from operate_mcp.errors import OperateError
-from operate_mcp.governance.risk import assess_risk
-from operate_mcp.kube.commands import ProposedCommand, classify, command_digest
-from operate_mcp.kube.targets import observe_objects
+from operate_mcp.kube.commands import ProposedCommand, command_digest
 from operate_mcp.prompts import prompt_sha256
-from operate_mcp.workflows.dryrun import dry_run
-from operate_mcp.workflows.operate import PROMPT, OperateDeps, analyze, audit_proposal, check_policies
-from operate_mcp.workflows.proposal import CheckedCommand, Proposal, ProposedChanges
+from operate_mcp.workflows.operate import PROMPT, OperateDeps, analyze, audit_proposal, fixed_proposal
 from operate_mcp.workflows.sessions import Session, check_session_id
 
 OVERRIDABLE = {"intent", "namespace"}
@@ -153,39 +148,13 @@ async def replay(
             note=f"replay of {plan.original_session} with fresh context",
         )
     else:
-        cmds = plan.commands
-
-        def check() -> list[CheckedCommand]:
-            return [
-                CheckedCommand(
-                    command=c, display=c.display, classification=classify(c.argv), dry_run=dry_run(deps.kubectl, c, i)
-                )
-                for i, c in enumerate(cmds, 1)
-            ]
-
-        checked = await anyio.to_thread.run_sync(check)
-        observed = await anyio.to_thread.run_sync(observe_objects, deps.kubectl, cmds)
-        policies = await check_policies(deps, cmds, observed)
-        failed = sum(1 for c in checked if c.dry_run is not None and not c.dry_run.ok)
-        proposal = Proposal(
-            version=1,
+        proposal = await fixed_proposal(
+            deps,
+            plan.commands,
             intent=plan.intent,
-            analysis=(
-                f"Replay of {plan.original_session}: the audited commands, dry-run again against the cluster "
-                f"as it is now." + (f" {failed} command(s) failed their dry-run." if failed else "")
-            ),
-            current_state="",
-            changes=ProposedChanges(),
-            commands=checked,
+            analysis=f"Replay of {plan.original_session}: the audited commands, dry-run again against the "
+            "cluster as it is now.",
             risks=plan.warnings,
-            risk=assess_risk(cmds, observed, policies, deps.settings),
-            policies_checked=policies,
-            observed_objects=observed,
-            blocked=any(not p.passed and p.effect == "block" for p in policies) or failed > 0,
-            digest=command_digest(cmds),
-            iterations=0,
-            prompt_sha256=prompt_sha256(PROMPT),
-            provider="none",
         )
         session = deps.sessions.create(
             intent=plan.intent,

@@ -63,8 +63,7 @@ def next_action(session: Session) -> str:
     if session.status is not SessionStatus.PROPOSED:
         return f"session is {session.status.value}"
     if p.blocked:
-        failed = ", ".join(c.policy_id for c in p.policies_checked if not c.passed and c.effect == "block")
-        return f"blocked by policy {failed}: refine with operate(sessionId, refinedIntent=...)"
+        return f"{p.block_reason()}: refine with operate(sessionId, refinedIntent=...)"
     if not p.commands:
         return "nothing to run: read the analysis; refine with operate(sessionId, refinedIntent=...)"
     return (

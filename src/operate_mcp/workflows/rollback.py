@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import anyio
-
 from operate_mcp.errors import SessionError
-from operate_mcp.governance.risk import assess_risk
-from operate_mcp.kube.commands import classify, command_digest
-from operate_mcp.kube.targets import observe_objects
-from operate_mcp.prompts import prompt_sha256
-from operate_mcp.workflows.dryrun import dry_run
-from operate_mcp.workflows.operate import PROMPT, OperateDeps, audit_proposal, check_policies
-from operate_mcp.workflows.proposal import CheckedCommand, Proposal, ProposedChanges
+from operate_mcp.workflows.operate import OperateDeps, audit_proposal, fixed_proposal
+from operate_mcp.workflows.proposal import ProposedChanges
 from operate_mcp.workflows.sessions import Session, SessionStatus
 
 ROLLBACKABLE = {
@@ -32,36 +25,18 @@ async def propose_rollback(deps: OperateDeps, session_id: str, *, caller: str, t
         raise SessionError(f"session {session_id} has no rollback plan (nothing was snapshotted before it ran)")
     plan = original.rollback_plan
 
-    def check() -> list[CheckedCommand]:
-        return [
-            CheckedCommand(
-                command=c, display=c.display, classification=classify(c.argv), dry_run=dry_run(deps.kubectl, c, i)
-            )
-            for i, c in enumerate(plan, 1)
-        ]
-
-    checked = await anyio.to_thread.run_sync(check)
-    observed = await anyio.to_thread.run_sync(observe_objects, deps.kubectl, plan)
-    failed = [c for c in checked if c.dry_run is not None and not c.dry_run.ok]
-    policies = await check_policies(deps, plan, observed)
-    proposal = Proposal(
-        version=1,
+    # A rollback shows policy results but is never blocked by them: undoing a change must stay possible.
+    proposal = await fixed_proposal(
+        deps,
+        plan,
         intent=f"roll back {session_id}: {original.proposal.intent}",
         analysis=(
             f"Restore the {len(plan)} object(s) that session {session_id} changed to their state before it ran, "
             "from the snapshot taken then."
-            + (f" {len(failed)} restore command(s) failed their dry-run; see the results." if failed else "")
         ),
         current_state=f"session {session_id} ended {original.status.value}",
         changes=ProposedChanges(update=original.proposal.changes.update + original.proposal.changes.create),
-        commands=checked,
-        risk=assess_risk(plan, observed, policies, deps.settings),
-        policies_checked=policies,
-        observed_objects=observed,
-        digest=command_digest(plan),
-        iterations=0,
-        prompt_sha256=prompt_sha256(PROMPT),
-        provider="none",
+        policies_block=False,
     )
     session = deps.sessions.create(
         intent=proposal.intent,
