@@ -12,6 +12,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import yaml
+
 from operate_mcp.redact import redact_text as redact_common_text
 
 MASK = "[REDACTED]"
@@ -94,9 +96,25 @@ def redact_text(text: str) -> str:
             cleaned = redact(parsed)
             if cleaned != parsed:
                 return json.dumps(cleaned, sort_keys=True)
+    if "Secret" in text and len(text) < 1_000_000:
+        text = _redact_secret_manifests(text)
     for pattern, replacement in _STRING_RULES:
         text = pattern.sub(replacement, text)
     return redact_common_text(text)  # the project-wide rules too (cloud keys, API keys)
+
+
+def _redact_secret_manifests(text: str) -> str:
+    """A YAML manifest on stdin (`kubectl apply -f -`) that holds a Secret: mask its values, whatever the keys."""
+    try:
+        docs = list(yaml.safe_load_all(text))
+    except yaml.YAMLError:
+        return text
+    if not any(isinstance(d, Mapping) and d.get("kind") in ("Secret", "List") for d in docs):
+        return text
+    cleaned = [redact(d) if isinstance(d, Mapping) else d for d in docs]
+    if cleaned == docs:
+        return text
+    return yaml.safe_dump_all(cleaned, sort_keys=False)
 
 
 def redact(obj: Any) -> Any:

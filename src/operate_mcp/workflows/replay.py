@@ -93,6 +93,11 @@ def plan_replay(deps: OperateDeps, ref: str, overrides: dict[str, str] | None = 
         raise ReplayError(f"the audit log has no proposal for session {session_id}")
     data: dict[str, Any] = proposals[-1].data
     commands = [ProposedCommand.model_validate(c) for c in data.get("commands", [])]
+    if any(c.stdin and "[REDACTED]" in c.stdin for c in commands):
+        raise ReplayError(
+            f"session {session_id} carried secret values, which the audit log never stores; it cannot be replayed "
+            "from the log. Analyse the intent again instead"
+        )
     if command_digest(commands) != data.get("digest"):
         raise ReplayError(f"the audited commands of {session_id} do not match their audited digest")
     overrides = overrides or {}

@@ -16,14 +16,24 @@ from operate_mcp.kube.runner import Kubectl
 from operate_mcp.kube.targets import Target, observe, restorable, unique_targets
 from operate_mcp.workflows.proposal import ObservedObject
 
+SECRET_RESOURCES = {"secrets"}
+
 
 def take_snapshot(
     kubectl: Kubectl, commands: Sequence[ProposedCommand]
 ) -> tuple[list[tuple[Target, ObservedObject, dict[str, Any] | None]], list[ProposedCommand]]:
-    """Observe every target now; derive commands that put each one back as it is."""
+    """Observe every target now; derive commands that put each one back as it is.
+
+    Secrets are left out of both: restoring one would mean storing its values and showing them in
+    the rollback proposal. Their rollback is the owner's secret store.
+    """
     seen = [(t, *observe(kubectl, t)) for t in unique_targets(commands)]
+    # Secret values never leave the cluster: no snapshot, no restore command carrying them.
+    seen = [(t, o, None if t.resource in SECRET_RESOURCES else obj) for t, o, obj in seen]
     plan: list[ProposedCommand] = []
     for target, observed, obj in seen:
+        if target.resource in SECRET_RESOURCES:
+            continue
         ns = ["-n", target.namespace] if target.namespace else []
         where = f"{target.resource}/{target.name}"
         if obj is not None:
