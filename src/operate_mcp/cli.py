@@ -19,7 +19,8 @@ def _serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     from operate_mcp.server import create_server, http_app
 
-    mcp = create_server(settings)
+    # Over HTTP the caller is whoever holds the token, not the OS user running the server.
+    mcp = create_server(settings, caller=settings.http_user if args.transport == "http" else None)
     if args.transport == "stdio":
         mcp.run("stdio")
         return 0
@@ -92,6 +93,7 @@ def _decide(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from operate_mcp.audit.log import AuditLog
+    from operate_mcp.audit.redact import redact_text
     from operate_mcp.governance.approval import (
         approvers_needed,
         record_approval,
@@ -119,9 +121,26 @@ def _decide(args: argparse.Namespace) -> int:
     console.print(f"[bold]{shown.id}[/bold] risk {shown.proposal.risk.tier.value}: {shown.proposal.intent}")
     for i, c in enumerate(shown.proposal.commands, 1):
         console.print(f"  {i}. {c.display}", markup=False, highlight=False)
+        if c.command.stdin:
+            for line in redact_text(c.command.stdin).splitlines():
+                console.print(f"     | {line}", markup=False, highlight=False)
     console.print(f"digest sha256:{shown.proposal.digest}")
+    if not sys.stdin.isatty():
+        # An agent with a shell must not be able to approve its own proposal: a person types the digest.
+        print("operate-mcp approve must be run by a person in a terminal (stdin is not a TTY)", file=sys.stderr)
+        return 2
+    typed = input("Type the first 8 characters of the digest to approve: ").strip().lower()
+    if len(typed) < 8 or not shown.proposal.digest.startswith(typed):
+        print("the digest does not match; nothing was approved", file=sys.stderr)
+        return 2
     session = record_approval(
-        store, args.session_id, approver=who, method="cli", settings=settings, justification=args.justification
+        store,
+        args.session_id,
+        approver=who,
+        method="cli",
+        settings=settings,
+        justification=args.justification,
+        expected_digest=shown.proposal.digest,
     )
     audit.append(
         "approval",

@@ -1,6 +1,7 @@
 """MCP wiring only: tools, annotations, transports. Each handler calls one workflow function."""
 
 import contextlib
+import hashlib
 import hmac
 import logging
 import threading
@@ -29,6 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from operate_mcp import __version__
 from operate_mcp.agent.provider import Provider
+from operate_mcp.audit.redact import redact_text
 from operate_mcp.audit.verify import VerifyReport, verify
 from operate_mcp.config import Settings
 from operate_mcp.errors import ConfigError, OperateError
@@ -91,6 +93,7 @@ class Runtime:
         self.settings = settings
         self.provider_factory = provider_factory
         self.caller = caller
+        self.shown: dict[Any, str] = {}  # request id -> digest the person was asked to approve
         self.deps = OperateDeps(
             settings=settings,
             kubectl=Kubectl(settings),
@@ -156,6 +159,9 @@ class NotAsked(BaseModel):
     reason: Literal["not-executing", "not-proposed", "trivial", "no-elicitation", "already-approved", "blocked"]
 
 
+MANIFEST_LINES_SHOWN = 60
+
+
 def approval_question(session: Session) -> str:
     """Deterministic text (the resolver may re-run), showing the exact commands and their digest."""
     p = session.proposal
@@ -167,6 +173,14 @@ def approval_question(session: Session) -> str:
     ]
     for i, c in enumerate(p.commands, 1):
         lines.append(f"{i}. {c.display}")
+        if c.command.stdin:
+            manifest = redact_text(c.command.stdin).splitlines()
+            shown = manifest[:MANIFEST_LINES_SHOWN]
+            more = len(manifest) - len(shown)
+            lines += [f"   | {line}" for line in shown]
+            stdin_sha = hashlib.sha256(c.command.stdin.encode()).hexdigest()
+            prefix = f"   ({more} more line(s); " if more else "   ("
+            lines.append(f"{prefix}stdin sha256:{stdin_sha[:16]}…)")
     lines.append(f"Digest: sha256:{p.digest}")
     if p.risk.tier is RiskTier.CRITICAL:
         lines.append("Critical: a second, different person must also approve (operate-mcp approve).")
@@ -218,9 +232,11 @@ def create_server(
         caps = ctx.request_context.session.client_capabilities if ctx.request_context.session else None
         if caps is None or caps.elicitation is None:
             return NotAsked(reason="no-elicitation")
+        runtime.shown[ctx.request_id] = p.digest  # the body approves exactly this digest, or nothing
         return Elicit(approval_question(session), ApprovalForm)
 
     async def approve_then_execute(ctx: Context[Any, Any], session_id: str, outcome: ElicitationResult[Any]) -> Session:
+        shown = runtime.shown.pop(ctx.request_id, None)
         session = runtime.sessions.reap_if_interrupted(session_id)
         audit = runtime.deps.audit
         if session.status is SessionStatus.PROPOSED:
@@ -247,6 +263,8 @@ def create_server(
                 )
             if isinstance(data, ApprovalForm) or (isinstance(data, NotAsked) and data.reason == "trivial"):
                 method = "elicitation" if isinstance(data, ApprovalForm) else "execute-choice"
+                if isinstance(data, ApprovalForm) and shown is None:
+                    raise ApprovalError(f"the approval of {session_id} cannot be matched to what was shown; ask again")
                 session = record_approval(
                     runtime.sessions,
                     session_id,
@@ -254,6 +272,7 @@ def create_server(
                     method=method,
                     settings=settings,
                     justification=data.justification if isinstance(data, ApprovalForm) else "",
+                    expected_digest=shown,
                 )
                 audit.append(
                     "approval",
@@ -268,8 +287,9 @@ def create_server(
             elif isinstance(data, NotAsked) and data.reason == "no-elicitation":
                 raise ApprovalError(
                     f"session {session_id} ({session.proposal.risk.tier.value} risk) needs a person's approval, and "
-                    f"this MCP client cannot ask you directly. In a terminal run: operate-mcp approve {session_id} "
-                    "--justification '...' then call operate(sessionId, executeChoice=1) again"
+                    "this MCP client cannot ask them directly. Show the proposal to the person and ask THEM to run, "
+                    f"in their own terminal: operate-mcp approve {session_id} (it asks them to confirm the digest); "
+                    "then call operate(sessionId, executeChoice=1) again"
                 )
             if session.status is SessionStatus.PROPOSED:
                 have = len(valid_approvals(session, settings))
@@ -399,12 +419,25 @@ def create_server(
         from operate_mcp.knowledge.manage import manage_knowledge as manage
 
         try:
+            if kind == "policy" and action in ("create", "delete", "import"):
+                # Policies gate the agent's own proposals; only a person changes them (CLI, in a terminal).
+                raise OperateError(
+                    "policies cannot be changed over MCP: the agent must not edit the rules that gate its own "
+                    "proposals. Ask the person to run `operate-mcp knowledge import|create|delete --kind policy ...`"
+                )
             kb = runtime.knowledge()
-            return await anyio.to_thread.run_sync(
+            result = await anyio.to_thread.run_sync(
                 lambda: manage(kb, action, kind, item_id=id, item=item, yaml_text=yamlText, query=query, k=k)
             )
         except OperateError as exc:
             raise ToolError(str(exc)) from exc
+        if action in ("create", "delete", "import"):
+            runtime.deps.audit.append(
+                "knowledge.change",
+                actor=runtime.caller,
+                data={"action": action, "kind": kind, "id": id, "items": [i.get("id") for i in result.items]},
+            )
+        return result
 
     @mcp.tool(
         title="Scan cluster capabilities",

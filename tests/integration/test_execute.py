@@ -27,6 +27,7 @@ from operate_mcp.workflows.operate import analyze
 from operate_mcp.workflows.rollback import propose_rollback
 from operate_mcp.workflows.sessions import SessionStatus
 from support.manifests import deployment, deps_for, hpa, proposal
+from support.terminal import run_in_terminal
 
 S = SessionStatus
 
@@ -285,14 +286,15 @@ async def test_client_without_elicitation_is_told_to_approve_in_a_terminal(testb
         assert result.is_error and f"operate-mcp approve {sid}" in result.content[0].text
         assert image_of(testbed, "web", namespace) == "nginx:1.25.5"
         env = {**os.environ, "OPERATE_MCP_DATA_DIR": str(settings.data_dir)}
-        cli = subprocess.run(
-            [sys.executable, "-m", "operate_mcp", "approve", sid, "--justification", "ok"],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
-        assert cli.returncode == 0, cli.stderr
+        piped = subprocess.run([sys.executable, "-m", "operate_mcp", "approve", sid], capture_output=True,
+                               text=True, env=env, check=False)
+        assert piped.returncode == 2 and "must be run by a person in a terminal" in piped.stderr
+        digest = json.loads((settings.data_dir / "sessions" / f"{sid}.json").read_text())["proposal"]["digest"]
+        wrong, _ = run_in_terminal(["approve", sid], "00000000", env)
+        assert wrong == 2
+        code, out = run_in_terminal(["approve", sid, "--justification", "ok"], digest[:8], env)
+        assert code == 0, out
+        assert "nginx:1.27.3" in out and "approved by" in out
         result = await client.call_tool("operate", {"sessionId": sid, "executeChoice": 1})
     assert not result.is_error, result.content
     assert result.structured_content["status"] == "executed_successfully"

@@ -144,3 +144,15 @@ def test_hand_edited_garbage_is_reported_not_crashed_on(store):
     with pytest.raises(SessionError, match="unreadable or was altered"):
         store.load(s.id)
     assert store.list() == []
+
+
+def test_a_session_whose_ttl_ends_while_executing_still_finishes(store):
+    s = new(store)
+    store.transition(s.id, S.APPROVED, actor="bob")
+    store.transition(s.id, S.EXECUTING, actor="bob")
+    path = store.dir / f"{s.id}.json"
+    data = json.loads(path.read_text())
+    data["expires_at"] = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    path.write_text(json.dumps(data))
+    done = store.transition(s.id, S.EXECUTED_SUCCESSFULLY, actor="bob")
+    assert done.status is S.EXECUTED_SUCCESSFULLY

@@ -64,11 +64,21 @@ def record_approval(
     method: str,
     settings: Settings,
     justification: str = "",
+    expected_digest: str | None = None,
 ) -> Session:
-    """Add one approval; the session becomes `approved` once enough distinct people said yes."""
+    """Add one approval; the session becomes `approved` once enough distinct people said yes.
+
+    `expected_digest` is the digest of the commands the person was shown: if the proposal was
+    refined meanwhile, the approval is refused rather than landing on a version nobody saw.
+    """
     session = store.load(session_id)
     check_digest(session)
     p = session.proposal
+    if expected_digest is not None and expected_digest != p.digest:
+        raise ApprovalError(
+            f"session {session_id} was refined after you were shown it (digest {expected_digest[:12]}… is now "
+            f"{p.digest[:12]}…); nothing was approved: review the new proposal"
+        )
     if p.blocked:
         raise ApprovalError(f"session {session_id} cannot be approved: {p.block_reason()}")
     if not p.commands:
@@ -93,6 +103,12 @@ def record_approval(
     enough = len(current) + 1 >= approvers_needed(p.risk.tier)
 
     def add(s: Session) -> None:
+        shown = expected_digest or p.digest
+        if s.proposal.digest != shown or s.proposal.version != p.version:
+            raise ApprovalError(
+                f"session {session_id} changed while it was being approved (now version {s.proposal.version}, "
+                f"digest {s.proposal.digest[:12]}…); nothing was approved: review the new proposal"
+            )
         s.approvals = [*valid_approvals(s, settings), approval]
 
     return store.transition(

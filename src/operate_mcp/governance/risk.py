@@ -49,6 +49,11 @@ def _command_tier(
     except CommandRejected as exc:
         return RiskTier.CRITICAL, f"unparseable command: {exc}"
     what = parsed.command
+    for resource in parsed.resource_types:  # named or not: `label secrets --all` touches Secrets too
+        if resource in SENSITIVE:
+            return RiskTier.CRITICAL, f"`{what}` touches {SENSITIVE[resource]}"
+    if parsed.all_namespaces:
+        return RiskTier.CRITICAL, f"`{what}` acts across all namespaces"
     for target in targets_of(cmd):
         if target.resource in SENSITIVE:
             return RiskTier.CRITICAL, f"`{what}` touches {SENSITIVE[target.resource]} ({target.name})"
@@ -59,7 +64,13 @@ def _command_tier(
     if parsed.verb in ("delete", "drain", "cordon", "taint", "replace"):
         return RiskTier.CRITICAL, f"`{what}` removes or replaces objects"
     if what in TRIVIAL_COMMANDS:
-        return RiskTier.TRIVIAL, f"`{what}` is a restart or metadata change"
+        # Trivial means one person need not be asked: only for named objects in a named namespace.
+        unnamed = any(r.name is None for r in parsed.resources) or not parsed.resources or parsed.selector
+        if unnamed or any(f.name == "all" for f in parsed.flags):
+            return RiskTier.MEDIUM, f"`{what}` on objects chosen by selector or --all"
+        if parsed.namespace is None:
+            return RiskTier.MEDIUM, f"`{what}` without -n runs in the kubeconfig's default namespace"
+        return RiskTier.TRIVIAL, f"`{what}` is a restart or metadata change on named objects"
     if parsed.verb == "scale":
         wanted = _replicas(cmd.argv)
         current = [o.replicas for t in targets_of(cmd) if (o := observed.get((t.name, t.namespace)))]

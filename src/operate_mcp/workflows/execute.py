@@ -15,8 +15,9 @@ from functools import partial
 
 import anyio
 
+from operate_mcp.errors import OperateError
 from operate_mcp.governance.approval import ApprovalError, approvers_needed, check_digest, valid_approvals
-from operate_mcp.kube.commands import shell_quote
+from operate_mcp.kube.commands import ProposedCommand, shell_quote
 from operate_mcp.kube.targets import unique_targets
 from operate_mcp.workflows.decision import write_decision_record
 from operate_mcp.workflows.operate import OperateDeps
@@ -87,9 +88,18 @@ def preflight(deps: OperateDeps, session_id: str) -> Session:
     have = valid_approvals(session, deps.settings)
     need = approvers_needed(session.proposal.risk.tier)
     if len(have) < need:
+        # Back to `proposed`, so the next call asks again (elicitation) or `operate-mcp approve` works.
+        deps.sessions.transition(
+            session_id,
+            SessionStatus.PROPOSED,
+            actor="system",
+            expected={SessionStatus.APPROVED},
+            note="approval expired",
+        )
         raise ApprovalError(
             f"session {session_id} has {len(have)} valid approval(s), needs {need}: approvals expire after "
-            f"{deps.settings.approval_sla_seconds.get(session.proposal.risk.tier.value)}s; approve again"
+            f"{deps.settings.approval_sla_seconds.get(session.proposal.risk.tier.value)}s. Nothing ran; call "
+            "operate(sessionId, executeChoice=1) again to be asked, or approve with operate-mcp approve"
         )
     return session
 
@@ -108,6 +118,12 @@ async def execute(deps: OperateDeps, session_id: str, *, actor: str, on_progress
     save_snapshot(deps.settings.data_dir / "snapshots" / f"{session.id}.json", seen)
 
     def start(s: Session) -> None:
+        # Checked again under the lock: the proposal and its approvals must be the ones preflight saw.
+        if s.proposal.version != session.proposal.version or s.proposal.digest != session.proposal.digest:
+            raise ApprovalError(f"session {s.id} was refined while execution was starting; nothing ran")
+        check_digest(s)
+        if len(valid_approvals(s, deps.settings)) < approvers_needed(s.proposal.risk.tier):
+            raise ApprovalError(f"session {s.id} lost its approval while execution was starting; nothing ran")
         s.executor = Executor(pid=os.getpid(), host=socket.gethostname(), started_at=datetime.now(UTC))
         s.rollback_plan = plan
         s.drift_warnings = drift
@@ -115,8 +131,52 @@ async def execute(deps: OperateDeps, session_id: str, *, actor: str, on_progress
     session = deps.sessions.transition(
         session.id, SessionStatus.EXECUTING, actor=actor, expected={SessionStatus.APPROVED}, mutate=start
     )
+    commands = session.proposal.command_list()  # from the locked, checked session: exactly what was approved
     _audit(deps, "execution.start", session, actor, {"digest": session.proposal.digest, "drift_warnings": drift})
     outcomes: list[CommandOutcome] = []
+    try:
+        return await _run_and_finish(deps, session, commands, outcomes, actor, on_progress)
+    except BaseException:
+        # Cancelled or crashed mid-way: the session must say so, never stay `executing` under a live pid.
+        with anyio.CancelScope(shield=True):
+            _interrupted(deps, session.id, outcomes, actor)
+        raise
+
+
+def _interrupted(deps: OperateDeps, session_id: str, outcomes: list[CommandOutcome], actor: str) -> None:
+    def note(s: Session) -> None:
+        s.outcomes = list(outcomes)
+        s.finished_at = datetime.now(UTC)
+
+    try:
+        session = deps.sessions.transition(
+            session_id,
+            SessionStatus.INTERRUPTED,
+            actor=actor,
+            expected={SessionStatus.EXECUTING},
+            note=f"execution stopped after {len(outcomes)} command(s); it cannot run again: inspect the cluster",
+            mutate=note,
+        )
+    except OperateError:
+        return  # already finished (the failure came after the final transition)
+    _audit(
+        deps,
+        "execution",
+        session,
+        actor,
+        {"status": session.status.value, "ok": sum(o.ok for o in outcomes), "total": len(session.proposal.commands)},
+    )
+    write_decision_record(deps.settings.data_dir, session)
+
+
+async def _run_and_finish(
+    deps: OperateDeps,
+    session: Session,
+    commands: list[ProposedCommand],
+    outcomes: list[CommandOutcome],
+    actor: str,
+    on_progress: Progress | None,
+) -> Session:
     for i, cmd in enumerate(commands, 1):
         if on_progress is not None:
             await on_progress(i, len(commands), f"running {shell_quote(cmd.argv)}")

@@ -245,7 +245,8 @@ class SessionStore:
         with self._locked(session_id):
             session = self.load(session_id)
             now = datetime.now(UTC)
-            if session.status not in TERMINAL and session.is_expired(now) and to is not SessionStatus.EXPIRED:
+            waiting = session.status in (SessionStatus.PROPOSED, SessionStatus.APPROVED)
+            if waiting and session.is_expired(now) and to is not SessionStatus.EXPIRED:
                 self._apply(session, SessionStatus.EXPIRED, "system", "ttl elapsed", now)
                 self._write(session)
                 raise SessionError(

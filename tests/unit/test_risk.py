@@ -1,0 +1,45 @@
+"""Risk tiers decide who must approve: a mistake here lets the agent approve itself."""
+
+from __future__ import annotations
+
+import pytest
+
+from operate_mcp.config import Settings
+from operate_mcp.governance.risk import assess_risk
+from operate_mcp.kube.commands import ProposedCommand
+from operate_mcp.workflows.proposal import ObservedObject
+
+
+def tier(*argv: str, replicas: int | None = None) -> str:
+    observed = []
+    if replicas is not None:
+        observed = [ObservedObject(kind="Deployment", name="api", namespace="shop", exists=True, replicas=replicas)]
+    cmd = ProposedCommand(argv=["kubectl", *argv], description="x")
+    return assess_risk([cmd], observed, [], Settings()).tier.value
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (("annotate", "deployment/api", "note=x", "-n", "shop"), "trivial"),
+        (("label", "namespaces", "--all", "pod-security.kubernetes.io/enforce=privileged", "--overwrite"), "critical"),
+        (("label", "secrets", "--all", "-A", "x=y"), "critical"),
+        (("label", "nodes", "--all", "x=y"), "critical"),
+        (("label", "pods", "-l", "app=web", "-A", "app=other", "--overwrite"), "critical"),
+        (("label", "pods", "-l", "app=web", "-n", "shop", "app=other", "--overwrite"), "medium"),
+        (("label", "deploy", "api", "team=x"), "medium"),
+        (("annotate", "deployment/api", "note=x", "-n", "production"), "critical"),
+        (("set", "image", "deployment/api", "api=nginx:1.27.3", "-n", "shop"), "medium"),
+        (("delete", "deployment", "api", "-n", "shop"), "critical"),
+        (("rollout", "undo", "deployment/api", "-n", "shop"), "medium"),
+    ],
+)
+def test_tiers(argv, expected):
+    assert tier(*argv) == expected
+
+
+def test_small_scale_is_low_and_large_or_to_zero_is_medium():
+    assert tier("scale", "deployment/api", "--replicas=5", "-n", "shop", replicas=3) == "low"
+    assert tier("scale", "deployment/api", "--replicas=9", "-n", "shop", replicas=3) == "medium"
+    assert tier("scale", "deployment/api", "--replicas=0", "-n", "shop", replicas=1) == "medium"
+    assert tier("scale", "deployment/api", "--replicas=4", "-n", "shop") == "medium"
