@@ -307,8 +307,10 @@ async def analyze(
         old = previous.proposal
 
         def refine(s: Session) -> None:
-            s.voided_versions.append(old)
-            s.proposal = proposal
+            # Versioned under the lock: two concurrent refinements get distinct versions, and both voided.
+            s.voided_versions.append(s.proposal)
+            s.proposal = proposal.model_copy(update={"version": s.proposal.version + 1})
+            s.approvals = []
             s.refinements = refinements
             s.expires_at = deps.sessions.fresh_expiry()
 

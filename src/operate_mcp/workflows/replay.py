@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from operate_mcp.audit.log import AuditEntry, AuditLog
 from operate_mcp.audit.verify import verify
 from operate_mcp.errors import OperateError
-from operate_mcp.kube.commands import ProposedCommand, command_digest
+from operate_mcp.kube.commands import ProposedCommand, command_digest, parse_kubectl
 from operate_mcp.prompts import prompt_sha256
 from operate_mcp.workflows.operate import PROMPT, OperateDeps, analyze, audit_proposal, fixed_proposal
 from operate_mcp.workflows.sessions import Session, check_session_id
@@ -50,12 +50,16 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
 
 
 def _retarget(cmd: ProposedCommand, namespace: str) -> ProposedCommand:
+    """Point a command at another namespace, whichever way it spelled -n (or if it left it out)."""
     argv = list(cmd.argv)
-    for i, token in enumerate(argv):
-        if token in ("-n", "--namespace") and i + 1 < len(argv):
-            argv[i + 1] = namespace
-        elif token.startswith("--namespace="):
-            argv[i] = f"--namespace={namespace}"
+    flags = [f for f in parse_kubectl(argv).flags if f.name == "namespace"]
+    for flag in flags:
+        if argv[flag.index] in ("-n", "--namespace"):
+            argv[flag.index + 1] = namespace
+        else:  # -nprod, -n=prod, --namespace=prod
+            argv[flag.index] = f"--namespace={namespace}"
+    if not flags:
+        argv += ["-n", namespace]
     stdin = cmd.stdin
     if stdin:
         docs = list(yaml.safe_load_all(stdin))
