@@ -71,14 +71,17 @@ TABLE: list[tuple[str, CommandClass, str]] = [
     ("kubectl rollout undo deployment/web --dry-run=server", DRY, "--dry-run=server"),
     ("kubectl create deployment web --image=nginx --dry-run=server", DRY, "--dry-run=server"),
     ("kubectl drain node1 --ignore-daemonsets --dry-run=server", DRY, "--dry-run=server"),
-    ("kubectl set image deployment/web nginx=nginx:1.27 --local -f - -o yaml", DRY, "--local"),
+    ("kubectl set image deployment/web nginx=nginx:1.27 --local -f -", DRY, "--local"),
+    ("kubectl delete pod web-1 -o name --dry-run=server", DRY, "--dry-run=server"),
     # mutating
     ("kubectl apply -f -", MUT, "stdin"),
     ("kubectl apply --server-side -f -", MUT, "apply"),
     ("kubectl apply --prune -l app=web -f -", MUT, "--prune"),
     ("kubectl create -f -", MUT, "create"),
     ("kubectl create deployment web --image=nginx:1.27 -n shop", MUT, "deployments/web"),
-    ("kubectl create secret generic creds --from-literal=user=app", MUT, "secrets/creds"),
+    ("kubectl create secret generic creds", MUT, "secrets/creds"),
+    ("kubectl create configmap cfg --from-literal=level=debug", MUT, "configmaps/cfg"),
+    ("kubectl set env deploy/web DB_PASS=hunter22", MUT, "deployments/web"),
     ("kubectl create namespace staging", MUT, "namespaces/staging"),
     ('kubectl patch deploy web -p \'{"spec":{"replicas":3}}\'', MUT, "deployments/web"),
     ("kubectl replace -f -", MUT, "replace"),
@@ -183,6 +186,24 @@ TABLE: list[tuple[str, CommandClass, str]] = [
     ("kubectl get pods -o jsonpath-file=/tmp/t", FORBID, "local file"),
     ("kubectl cluster-info dump --output-directory=/tmp/dump", FORBID, "--output-directory"),
     ("kubectl get pods --profile=cpu --profile-output=/tmp/p", FORBID, "--profile"),
+    # forbidden: mutating commands that print the object back (Secret data included), dry run or not
+    ("kubectl annotate secret db -n x note=y -o json", FORBID, "read with kubectl get"),
+    ("kubectl annotate secret db -n x note=y -o json --dry-run=server", FORBID, "print nothing but"),
+    ("kubectl label secret db tier=a -oyaml", FORBID, "-oyaml (--output)"),
+    ("kubectl patch secret db -p '{}' --output=jsonpath={.data}", FORBID, "--output"),
+    ("kubectl patch secret db -p '{}' -o go-template --template={{.data}}", FORBID, "-o (--output)"),
+    ("kubectl apply -f - -o yaml", FORBID, "read with kubectl get"),
+    ("kubectl apply -f - --template={{.data}}", FORBID, "--template"),
+    ("kubectl set env deploy/web A=b -o json", FORBID, "mutating commands"),
+    ("kubectl scale deploy/web --replicas=2 -o yaml", FORBID, "mutating commands"),
+    ("kubectl create deployment web --image=nginx --dry-run=client -o yaml", FORBID, "mutating commands"),
+    ("kubectl set image deployment/web nginx=nginx:1.27 --local -f - -o yaml", FORBID, "mutating commands"),
+    ("kubectl taint nodes n1 a=b:NoSchedule --show-managed-fields", FORBID, "--show-managed-fields"),
+    ("kubectl rollout undo deploy/web -o json --dry-run=server", FORBID, "mutating commands"),
+    # forbidden: secret values on the command line
+    ("kubectl create secret generic x --from-literal=db-url=postgres://app:s3cr3t@db/x", FORBID, "stdin"),
+    ("kubectl create secret generic x --from-literal=a=b --dry-run=server", FORBID, "--from-literal"),
+    ("kubectl create secret docker-registry r --docker-password=hunter22", FORBID, "--docker-password"),
     # forbidden: raw API paths and dry-run that is not a dry run
     ("kubectl get --raw /api/v1/namespaces/kube-system/secrets", FORBID, "--raw"),
     ("kubectl create --raw /api/v1/namespaces -f -", FORBID, "--raw"),
@@ -515,6 +536,21 @@ def test_rollout_restart_cannot_be_dry_run_and_says_what_to_do_instead() -> None
 )
 def test_server_dry_run_refuses_reads_forbidden_and_local_commands(argv: list[str]) -> None:
     with pytest.raises(CommandRejected):
+        with_server_dry_run(argv)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["kubectl", "annotate", "secret", "db", "-n", "x", "note=y", "-o", "json"],
+        ["kubectl", "patch", "secret", "db", "-p", "{}", "-o", "jsonpath={.data}"],
+        ["kubectl", "apply", "-f", "-", "-oyaml"],
+        ["kubectl", "create", "secret", "generic", "x", "--from-literal=db-url=postgres://app:s3cr3t@db/x"],
+    ],
+)
+def test_server_dry_run_refuses_commands_that_would_print_or_carry_secret_values(argv: list[str]) -> None:
+    # The dry-run output goes back to the agent: it must never hold the object the server has.
+    with pytest.raises(CommandRejected, match="forbidden"):
         with_server_dry_run(argv)
 
 

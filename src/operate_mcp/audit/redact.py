@@ -49,7 +49,7 @@ _SPLIT = re.compile(r"[^a-z0-9]+")
 
 _SENSITIVE_NAME = (  # a regex for names like DB_PASSWORD, --token, client-secret
     r"[A-Za-z0-9_\-]*"
-    r"(?:token|password|passwd|secret|api[_-]?key|private[_-]?key|access[_-]?key|credentials?)"
+    r"(?:token|pass(?:word|wd|phrase)?|pwd|secret|api[_-]?key|private[_-]?key|access[_-]?key|credentials?)"
 )
 _STRING_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (

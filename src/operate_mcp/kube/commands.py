@@ -1087,6 +1087,30 @@ def _output_reads_a_file(output: str) -> bool:
     return fmt.endswith("file")
 
 
+# Flags that make a command print objects back. On a mutating command (dry run or not) the printed
+# object would carry whatever the server holds, Secret data included, into responses and records.
+_PRINTING_FLAGS = frozenset({"output", "template", "show-managed-fields", "allow-missing-template-keys"})
+# Flags that put secret values on the command line, where they are shown, stored and logged.
+_SECRET_VALUE_FLAGS = frozenset({"from-literal", "from-env-file", "from-file", "docker-password"})
+
+
+def _check_mutating_prints_nothing(parsed: ParsedCommand) -> None:
+    for flag in parsed.flags:
+        if flag.name in _PRINTING_FLAGS and not (flag.name == "output" and flag.value == "name"):
+            shown = flag.token if flag.token.startswith("--") else f"{flag.token} (--{flag.name})"
+            raise CommandRejected(
+                f"'{shown}' prints the changed object back, secret data included; mutating commands print "
+                "nothing but their result line; read with kubectl get"
+            )
+    if parsed.verb == "create" and (parsed.subverb or "").startswith("secret"):
+        for flag in parsed.flags:
+            if flag.name in _SECRET_VALUE_FLAGS:
+                raise CommandRejected(
+                    f"'{flag.token}' puts secret values on the command line, where they are shown and recorded; "
+                    "secrets arrive only as a Secret manifest on stdin (kubectl apply -f -)"
+                )
+
+
 def _verdict_for(parsed: ParsedCommand, command: _Command) -> Classification:
     path = f"kubectl {parsed.command}"
     for flag in parsed.flags:
@@ -1107,6 +1131,8 @@ def _verdict_for(parsed: ParsedCommand, command: _Command) -> Classification:
             raise CommandRejected(f"'{flag.token}' reads {where} ({flag.value}); manifests go through stdin with -f -")
         if flag.name == "output" and flag.value and _output_reads_a_file(flag.value):
             raise CommandRejected(f"output format '{flag.value}' reads a template from a local file")
+    if command.mutating:
+        _check_mutating_prints_nothing(parsed)
     for name, shown in (("namespace", "-n/--namespace"), ("dry-run", "--dry-run")):
         values = parsed.flag_values(name)
         if len(values) > 1:

@@ -7,6 +7,7 @@ so the model cannot turn it off.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Callable
@@ -27,6 +28,9 @@ _FIELD_PATH = re.compile(r"^[A-Za-z0-9_.\[\]-]{1,200}$")
 _IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,500}$")
 
 MAX_TOOL_OUTPUT = 24_000
+# A get forced to JSON is read whole so it parses and can be stripped (Secrets: keys only) before
+# the rendered text is capped; cutting raw JSON first would hand the model unparsed Secret values.
+JSON_GET_OUTPUT_CAP = 8_000_000
 SECRET_KINDS = {"secret", "secrets"}
 
 
@@ -222,12 +226,16 @@ def _target(a: _Target) -> list[str]:
     return [a.resource, a.name] if a.name else [a.resource]
 
 
+def _is_secret_resource(resource: str) -> bool:
+    return resource.split(".")[0].lower() in SECRET_KINDS
+
+
 def _build_get(a: GetArgs) -> tuple[list[str], str | None]:
     argv = ["kubectl", "get", *_target(a)]
     argv = ["kubectl", "get", *_target(a), "--all-namespaces"] if a.all_namespaces else _ns(argv, a.namespace)
     if a.selector:
         argv += ["-l", a.selector]
-    is_secret = a.resource.split(".")[0].lower() in SECRET_KINDS
+    is_secret = _is_secret_resource(a.resource)
     if a.output != "table" or a.fields or is_secret:
         argv += ["-o", "json"]
     return argv, None
@@ -401,14 +409,25 @@ def _select(obj: Any, paths: list[str]) -> dict[str, Any]:
     return one(obj)
 
 
+def _is_json_get(argv: list[str]) -> bool:
+    return any(a == "-o" and b == "json" for a, b in itertools.pairwise(argv))
+
+
 def _render(args: Any, result: CommandResult) -> str:
     text = result.stdout
-    if isinstance(args, GetArgs) and result.ok and text.strip():
+    if isinstance(args, GetArgs) and text.strip() and _is_json_get(result.argv):
         try:
-            obj = _strip_object(json.loads(text))
+            obj = _strip_object(json.loads(text))  # a failed get may still print the objects it found
         except json.JSONDecodeError:
             obj = None
-        if obj is not None:
+        if obj is None:
+            # Never the raw text: it may hold Secret values (kubectl prints `data` before `metadata`),
+            # and only parsed JSON can be stripped. Cut, timed-out or failed output is withheld.
+            text = (
+                "[output withheld: it could not be read as complete JSON (too large, cut or failed), and raw "
+                "output may hold secret values; narrow the query with name, namespace or selector]"
+            )
+        else:
             if args.fields:
                 obj = _select(obj, args.fields)
             if args.output == "table" and not args.fields:
@@ -470,6 +489,9 @@ class ToolBox:
         if verdict.command_class != allowed:
             msg = f"refused: {shell_quote(argv)} is {verdict.command_class.value} ({verdict.reason})"
             return msg, ToolCall(name=name, input=raw, argv=argv, ok=False, is_error=True)
-        result = self.kubectl.run(argv, stdin=stdin)
+        if isinstance(args, GetArgs) and _is_json_get(argv):
+            result = self.kubectl.run(argv, stdin=stdin, output_cap=JSON_GET_OUTPUT_CAP)
+        else:
+            result = self.kubectl.run(argv, stdin=stdin)
         call = ToolCall(name=name, input=raw, argv=argv, ok=result.ok, duration_seconds=result.duration_seconds)
         return _render(args, result), call

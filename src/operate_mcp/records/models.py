@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from operate_mcp.audit.redact import redact, redact_text  # structured: Secret JSON/YAML, URL and argv credentials
 from operate_mcp.errors import OperateError
 from operate_mcp.kube.commands import shell_quote
-from operate_mcp.redact import redact_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -154,7 +154,7 @@ def _one_line(text: str, limit: int = ERROR_CAP_CHARS) -> str:
 
 def step_name(argv: list[str]) -> str:
     """A failing step as people grep for it: the command line without manifests, redacted, capped."""
-    shown = redact_text(shell_quote(argv))
+    shown = redact_text(shell_quote([str(a) for a in redact(list(argv))]))
     return shown if len(shown) <= 200 else shown[:199] + "…"
 
 
@@ -248,7 +248,7 @@ def record_from_session(
     commands = [
         CommandRecord(
             index=o.index,
-            argv=[redact_text(a) for a in o.argv],
+            argv=[str(a) for a in redact(list(o.argv))],
             exit_code=o.exit_code,
             duration_seconds=o.duration_seconds,
             stdout=cap_text(o.stdout),

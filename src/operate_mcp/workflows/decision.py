@@ -11,11 +11,17 @@ from pathlib import Path
 
 import yaml
 
+from operate_mcp.audit.redact import redact, redact_text
 from operate_mcp.workflows.sessions import Session
 
 
 def decision_path(data_dir: Path, session_id: str) -> Path:
     return data_dir / "decisions" / f"{session_id}.md"
+
+
+def _argv(argv: list[str]) -> list[str]:
+    """The argv as recorded: secret values (DB_PASS=..., URL passwords, --token x) masked."""
+    return [str(a) for a in redact(list(argv))]
 
 
 def render(session: Session) -> str:
@@ -48,7 +54,7 @@ def render(session: Session) -> str:
             else None
         ),
         "commands": [
-            {"argv": o.argv, "exit_code": o.exit_code, "duration_seconds": round(o.duration_seconds, 3)}
+            {"argv": _argv(o.argv), "exit_code": o.exit_code, "duration_seconds": round(o.duration_seconds, 3)}
             for o in session.outcomes
         ],
         "validation": (
@@ -70,7 +76,7 @@ def render(session: Session) -> str:
         f"Risk: **{p.risk.tier.value}** — {'; '.join(p.risk.reasons)}",
         "",
     ]
-    lines += [f"{i}. `{c.display}`" for i, c in enumerate(p.commands, 1)]
+    lines += [f"{i}. `{redact_text(c.display)}`" for i, c in enumerate(p.commands, 1)]
     lines += ["", "## Approval", ""]
     if session.approvals:
         lines += [
@@ -83,7 +89,9 @@ def render(session: Session) -> str:
     if session.rejection:
         lines.append(f"- rejected by {session.rejection.approver}: {session.rejection.justification}")
     lines += ["", "## Execution", ""]
-    lines += [f"- `{' '.join(o.argv)}` → exit {o.exit_code} in {o.duration_seconds:.2f}s" for o in session.outcomes]
+    lines += [
+        f"- `{' '.join(_argv(o.argv))}` → exit {o.exit_code} in {o.duration_seconds:.2f}s" for o in session.outcomes
+    ]
     if not session.outcomes:
         lines.append("- not executed")
     lines += ["", "## Validation", ""]
