@@ -291,6 +291,8 @@ def create_server(
                     f"in their own terminal: operate-mcp approve {session_id} (it asks them to confirm the digest); "
                     "then call operate(sessionId, executeChoice=1) again"
                 )
+            if session.proposal.blocked:
+                raise ApprovalError(f"session {session_id} cannot run: {session.proposal.block_reason()}")
             if session.status is SessionStatus.PROPOSED:
                 have = len(valid_approvals(session, settings))
                 raise ApprovalError(
