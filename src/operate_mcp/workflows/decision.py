@@ -5,13 +5,12 @@ Markdown with YAML front matter, one file per session, rewritten whenever the se
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import yaml
 
 from operate_mcp.audit.redact import redact, redact_text
+from operate_mcp.fileio import atomic_write
 from operate_mcp.workflows.sessions import Session
 
 
@@ -107,10 +106,5 @@ def render(session: Session) -> str:
 
 def write_decision_record(data_dir: Path, session: Session) -> Path:
     path = decision_path(data_dir, session.id)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(render(session))
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    atomic_write(path, render(session))
     return path

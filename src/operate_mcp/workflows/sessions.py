@@ -13,7 +13,6 @@ import json
 import os
 import re
 import socket
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from operate_mcp.errors import SessionError
+from operate_mcp.fileio import atomic_write
 from operate_mcp.kube.commands import ProposedCommand
 from operate_mcp.workflows.proposal import Proposal
 
@@ -309,21 +309,4 @@ class SessionStore:
             os.close(fd)
 
     def _write(self, session: Session) -> None:
-        path = self._path(session.id)
-        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=f".{session.id}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(session.model_dump_json(indent=1))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        dir_fd = os.open(self.dir, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        atomic_write(self._path(session.id), session.model_dump_json(indent=1))

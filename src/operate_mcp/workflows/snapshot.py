@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from operate_mcp.fileio import atomic_write
 from operate_mcp.kube.commands import ProposedCommand
 from operate_mcp.kube.runner import Kubectl
 from operate_mcp.kube.targets import Target, observe, restorable, unique_targets
@@ -56,10 +55,5 @@ def take_snapshot(
 
 def save_snapshot(path: Path, seen: Sequence[tuple[Target, ObservedObject, dict[str, Any] | None]]) -> None:
     """Kept beside the session (mode 0600): manifests may hold sensitive configuration."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     data = [{"target": t.model_dump(), "observed": o.model_dump(), "object": obj} for t, o, obj in seen]
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=1)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=1))
