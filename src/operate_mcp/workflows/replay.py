@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from operate_mcp.audit.log import AuditEntry, AuditLog
+from operate_mcp.audit.redact import MASK
 from operate_mcp.audit.verify import verify
 from operate_mcp.errors import OperateError
 from operate_mcp.kube.commands import ProposedCommand, command_digest, parse_kubectl
@@ -97,7 +98,7 @@ def plan_replay(deps: OperateDeps, ref: str, overrides: dict[str, str] | None = 
         raise ReplayError(f"the audit log has no proposal for session {session_id}")
     data: dict[str, Any] = proposals[-1].data
     commands = [ProposedCommand.model_validate(c) for c in data.get("commands", [])]
-    if any(c.stdin and "[REDACTED]" in c.stdin for c in commands):
+    if any(MASK in (c.stdin or "") or any(MASK in a for a in c.argv) for c in commands):
         raise ReplayError(
             f"session {session_id} carried secret values, which the audit log never stores; it cannot be replayed "
             "from the log. Analyse the intent again instead"
