@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -118,3 +119,14 @@ def load_settings(**overrides: Any) -> Settings:
             f"OPERATE_MCP_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from exc
+
+
+def add_data_dir_option(parser: argparse.ArgumentParser) -> None:
+    """`--data-dir`, the same on every subcommand that reads or writes the data directory."""
+    parser.add_argument("--data-dir", type=Path, default=None, help="data directory (default: OPERATE_MCP_DATA_DIR)")
+
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    """Settings for a CLI command: `--data-dir` wins over the environment and the config file."""
+    data_dir = getattr(args, "data_dir", None)
+    return load_settings(data_dir=data_dir) if data_dir is not None else load_settings()

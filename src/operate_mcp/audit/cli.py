@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from operate_mcp.audit.log import AuditLog
 from operate_mcp.audit.verify import ALERTS_FILE, VerifyReport, verify
-from operate_mcp.config import load_settings
+from operate_mcp.config import add_data_dir_option, settings_for
 from operate_mcp.errors import OperateError
 
 
@@ -31,10 +31,6 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of days >= 1, got {text!r}")
     return value
-
-
-def _data_dir_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, default=None, help="data directory (default: OPERATE_MCP_DATA_DIR)")
 
 
 def add_audit_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,26 +54,26 @@ def add_audit_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     verify_parser.add_argument(
         "--public-key", type=Path, metavar="PEM", help="checkpoint verification key kept outside the data dir"
     )
-    _data_dir_option(verify_parser)
+    add_data_dir_option(verify_parser)
     verify_parser.set_defaults(func=partial(_run_verify, parser=verify_parser))
 
     checkpoint_parser = commands.add_parser(
         "checkpoint", help="sign the log's current size and last hash (run after executions and periodically)"
     )
     checkpoint_parser.add_argument("--key", type=Path, default=None, help="Ed25519 signing key (PEM)")
-    _data_dir_option(checkpoint_parser)
+    add_data_dir_option(checkpoint_parser)
     checkpoint_parser.set_defaults(func=_run_checkpoint)
 
     repair_parser = commands.add_parser(
         "repair", help="set aside a torn last line left by an interrupted write, and record that in the log"
     )
     repair_parser.add_argument("--actor", default="cli", help="who is repairing (recorded in the log)")
-    _data_dir_option(repair_parser)
+    add_data_dir_option(repair_parser)
     repair_parser.set_defaults(func=_run_repair)
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
-    return args.data_dir if args.data_dir is not None else load_settings().data_dir
+    return settings_for(args).data_dir
 
 
 def _fail(error: Exception) -> int:

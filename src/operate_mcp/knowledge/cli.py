@@ -12,17 +12,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from operate_mcp.config import Settings, load_settings
+from operate_mcp.config import Settings, add_data_dir_option, settings_for
 from operate_mcp.errors import OperateError
 
 KIND_CHOICES = ("pattern", "policy", "capability")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, Any] = {}
-    if getattr(args, "data_dir", None):
-        overrides["data_dir"] = args.data_dir
-    return load_settings(**overrides)
+    return settings_for(args)
 
 
 def _kb(args: argparse.Namespace, *, kubectl: bool = False) -> Any:
@@ -235,7 +232,7 @@ def _common(parser: argparse.ArgumentParser, *, kind: bool = True, fmt: bool = T
         parser.add_argument("--kind", choices=KIND_CHOICES, default="pattern", help="default: pattern")
     if fmt:
         parser.add_argument("--format", choices=("text", "json"), default="text")
-    parser.add_argument("--data-dir", type=Path, default=None, help="data directory (default: OPERATE_MCP_DATA_DIR)")
+    add_data_dir_option(parser)
 
 
 def add_knowledge_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

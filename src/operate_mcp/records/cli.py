@@ -6,14 +6,13 @@ import argparse
 import datetime as dt
 import json
 from collections.abc import Callable
-from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from operate_mcp.config import load_settings
+from operate_mcp.config import add_data_dir_option, settings_for
 from operate_mcp.errors import OperateError
 from operate_mcp.records.metrics import Metrics, compute_metrics
 from operate_mcp.records.models import ExecutionRecord, RunStatus
@@ -52,10 +51,6 @@ def _bounded(low: int, high: int | None = None) -> Callable[[str], int]:
     return parse
 
 
-def _data_dir_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, default=None, help="data directory (default: OPERATE_MCP_DATA_DIR)")
-
-
 def add_records_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `runs ...` and `metrics`; each sets `func(args) -> exit code` (0 ok, 1 error, 2 bad query)."""
     runs = subparsers.add_parser("runs", help="search, show and summarise execution records")
@@ -71,19 +66,19 @@ def add_records_parsers(subparsers: argparse._SubParsersAction[argparse.Argument
                         help="text: one page as a table; json: the page with facets; csv: every match")
     search.add_argument("--page", type=_bounded(1), default=1)
     search.add_argument("--per-page", type=_bounded(1, MAX_PER_PAGE), default=50)
-    _data_dir_option(search)
+    add_data_dir_option(search)
     search.set_defaults(func=_run_search)
 
     show = commands.add_parser("show", help="the full record of one run")
     show.add_argument("id", help="run id, e.g. run-1767225600000-1a2b3c4d")
     show.add_argument("--format", choices=("text", "json"), default="text")
-    _data_dir_option(show)
+    add_data_dir_option(show)
     show.set_defaults(func=_run_show)
 
     summary = commands.add_parser("summary", help="one line, key events, errors and suggestions for one run")
     summary.add_argument("id")
     summary.add_argument("--format", choices=("text", "json"), default="text")
-    _data_dir_option(summary)
+    add_data_dir_option(summary)
     summary.set_defaults(func=_run_summary)
 
     prune = commands.add_parser(
@@ -91,7 +86,7 @@ def add_records_parsers(subparsers: argparse._SubParsersAction[argparse.Argument
     )
     prune.add_argument("--days", type=_bounded(0), default=None,
                        help="keep this many days (default: OPERATE_MCP_RECORDS_RETENTION_DAYS, 30)")
-    _data_dir_option(prune)
+    add_data_dir_option(prune)
     prune.set_defaults(func=_run_prune)
 
     metrics = subparsers.add_parser("metrics", help="execution counts, success rate, durations, failing steps")
@@ -99,14 +94,13 @@ def add_records_parsers(subparsers: argparse._SubParsersAction[argparse.Argument
     metrics.add_argument("--to", dest="to_date", type=_iso_date, metavar="YYYY-MM-DD", help="last UTC day (included)")
     metrics.add_argument("--by-intent", action="store_true", help="break the numbers down per intent")
     metrics.add_argument("--format", choices=("text", "json"), default="text")
-    _data_dir_option(metrics)
+    add_data_dir_option(metrics)
     metrics.set_defaults(func=_run_metrics)
 
 
 def _store(args: argparse.Namespace) -> RecordStore:
-    settings = load_settings()
-    data_dir = args.data_dir if args.data_dir is not None else settings.data_dir
-    return RecordStore(data_dir, retention_days=settings.records_retention_days)
+    settings = settings_for(args)
+    return RecordStore(settings.data_dir, retention_days=settings.records_retention_days)
 
 
 def _fail(error: Exception) -> int:
