@@ -17,7 +17,6 @@ import io
 import json
 import os
 import sqlite3
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -26,6 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from operate_mcp.fileio import atomic_write
 from operate_mcp.records.models import ExecutionRecord, RecordError, RecordNotFound, RunStatus
 from operate_mcp.records.query import compile_query
 from operate_mcp.records.summary import RunSummary, summarize
@@ -212,14 +212,6 @@ def read_archive(path: Path) -> list[ExecutionRecord]:
 
 def _day_start(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class RecordStore:
@@ -507,21 +499,8 @@ def _write_archive(path: Path, lines: list[str]) -> None:
                     merged[json.loads(line)["id"]] = line.rstrip("\n")
     for line in lines:
         merged[json.loads(line)["id"]] = line
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
-                for line in merged.values():
-                    gz.write(line.encode("utf-8") + b"\n")
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+    body = "".join(f"{line}\n" for line in merged.values()).encode("utf-8")
+    atomic_write(path, gzip.compress(body, mtime=0))
 
 
 _CSV_COLUMNS = (
