@@ -18,20 +18,14 @@ from operate_mcp.workflows import execute as execute_module
 from operate_mcp.workflows.execute import execute
 from operate_mcp.workflows.operate import analyze
 from operate_mcp.workflows.sessions import SessionStatus
-from support.manifests import deployment, deps_for, proposal
+from support.manifests import bed_settings, deployment, deps_for, proposal
 
 S = SessionStatus
 
 
 @pytest.fixture
 def settings(testbed, tmp_path):
-    return Settings(
-        data_dir=tmp_path / "data",
-        kubeconfig=testbed.kubeconfig,
-        kubectl=testbed.kubectl,
-        rollout_timeout_seconds=30,
-        knowledge_enabled=False,
-    )
+    return bed_settings(testbed, tmp_path, rollout_timeout_seconds=30, knowledge_enabled=False)
 
 
 async def annotated(testbed, namespace, settings, n=3):

@@ -18,7 +18,6 @@ from mcp_types import ElicitResult
 from operate_mcp.agent.scripted import ScriptedProvider, answer
 from operate_mcp.audit.log import AuditLog
 from operate_mcp.audit.verify import verify
-from operate_mcp.config import Settings
 from operate_mcp.errors import SessionError
 from operate_mcp.governance.approval import ApprovalError, record_approval
 from operate_mcp.server import create_server
@@ -26,7 +25,7 @@ from operate_mcp.workflows.execute import DriftError, execute
 from operate_mcp.workflows.operate import analyze
 from operate_mcp.workflows.rollback import propose_rollback
 from operate_mcp.workflows.sessions import SessionStatus
-from support.manifests import deployment, deps_for, hpa, proposal
+from support.manifests import bed_settings, deployment, deps_for, hpa, proposal
 from support.terminal import run_in_terminal
 
 S = SessionStatus
@@ -34,13 +33,7 @@ S = SessionStatus
 
 @pytest.fixture
 def settings(testbed, tmp_path):
-    return Settings(
-        data_dir=tmp_path / "data",
-        kubeconfig=testbed.kubeconfig,
-        kubectl=testbed.kubectl,
-        provider="scripted",
-        rollout_timeout_seconds=60,
-    )
+    return bed_settings(testbed, tmp_path, provider="scripted", rollout_timeout_seconds=60)
 
 
 def image_of(testbed, name, namespace):
@@ -352,10 +345,4 @@ async def test_failed_execution_and_failed_analysis_leave_alert_lines(testbed, n
 
 @pytest.fixture
 def testbed_settings_warn(testbed, tmp_path):
-    return Settings(
-        data_dir=tmp_path / "data",
-        kubeconfig=testbed.kubeconfig,
-        kubectl=testbed.kubectl,
-        rollout_timeout_seconds=30,
-        drift_mode="warn",
-    )
+    return bed_settings(testbed, tmp_path, rollout_timeout_seconds=30, drift_mode="warn")

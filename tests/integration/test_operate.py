@@ -9,18 +9,15 @@ import pytest
 from mcp import Client
 
 from operate_mcp.agent.scripted import ScriptedProvider, answer, last_user_text, use
-from operate_mcp.config import Settings
 from operate_mcp.server import create_server
 from operate_mcp.workflows.operate import analyze
 from operate_mcp.workflows.sessions import SessionStatus
-from support.manifests import deployment, deps_for, hpa, proposal
+from support.manifests import bed_settings, deployment, deps_for, hpa, proposal
 
 
 @pytest.fixture
 def settings(testbed, tmp_path):
-    return Settings(
-        data_dir=tmp_path / "data", kubeconfig=testbed.kubeconfig, kubectl=testbed.kubectl, provider="scripted"
-    )
+    return bed_settings(testbed, tmp_path, provider="scripted")
 
 
 async def test_update_image_proposes_set_image_whose_dry_run_passed(testbed, namespace, settings):

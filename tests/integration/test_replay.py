@@ -12,7 +12,6 @@ import pytest
 
 from operate_mcp.agent.scripted import ScriptedProvider, answer
 from operate_mcp.audit.log import AuditLog
-from operate_mcp.config import Settings
 from operate_mcp.governance.approval import record_approval
 from operate_mcp.records.store import RecordStore
 from operate_mcp.workflows import replay as replay_module
@@ -20,14 +19,12 @@ from operate_mcp.workflows.execute import execute
 from operate_mcp.workflows.operate import analyze
 from operate_mcp.workflows.replay import ReplayError, parse_overrides, plan_replay, replay
 from operate_mcp.workflows.sessions import SessionStatus
-from support.manifests import deployment, deps_for, proposal
+from support.manifests import bed_settings, deployment, deps_for, proposal
 
 
 @pytest.fixture
 def settings(testbed, tmp_path):
-    return Settings(
-        data_dir=tmp_path / "data", kubeconfig=testbed.kubeconfig, kubectl=testbed.kubectl, rollout_timeout_seconds=60
-    )
+    return bed_settings(testbed, tmp_path, rollout_timeout_seconds=60)
 
 
 async def executed_scale(testbed, namespace, settings):

@@ -45,6 +45,11 @@ def hpa(name: str, namespace: str, min_replicas: object = 2, max_replicas: int =
         """)
 
 
+def bed_settings(testbed: Any, tmp_path: Any, **overrides: Any) -> Settings:
+    """Settings pointing at the test bed, with a private data directory per test."""
+    return Settings(data_dir=tmp_path / "data", kubeconfig=testbed.kubeconfig, kubectl=testbed.kubectl, **overrides)
+
+
 def deps_for(settings: Settings, provider: ScriptedProvider | None, audit: Any = None) -> OperateDeps:
     return OperateDeps(
         settings=settings,
