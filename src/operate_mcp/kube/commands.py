@@ -29,7 +29,9 @@ __all__ = [
     "ProposedCommand",
     "ResourceRef",
     "canonical_resource",
+    "check_stdin",
     "classify",
+    "classify_command",
     "command_digest",
     "parse_kubectl",
     "shell_quote",
@@ -189,6 +191,8 @@ class _Command:
     implied_type: str | None = None
     subcommands: Mapping[str, _Command] = field(default_factory=dict)
     subcommand_required: bool = False
+    # Mutating commands only: the flags (long names) a proposal may carry besides _PROPOSAL_GLOBALS.
+    proposal_flags: frozenset[str] | None = None
 
     @property
     def accepts_dry_run(self) -> bool:
@@ -203,8 +207,21 @@ def _cmd(
     implied_type: str | None = None,
     subs: Sequence[tuple[str, _Command]] = (),
     required: bool = False,
+    allowed: str = "",
 ) -> _Command:
-    return _Command(name, _merge(*flag_sets), mutating, shape, implied_type, dict(subs), required)
+    """A command; a mutating one may carry only the flags in `allowed` (and the proposal globals).
+
+    The allow-list is checked against the flag table here, so a misspelt entry fails at import
+    instead of silently allowing nothing.
+    """
+    flags = _merge(*flag_sets)
+    proposal_flags = _words(allowed) if mutating else None
+    if not mutating and allowed:
+        raise ValueError(f"kubectl {name} only reads; an allow-list of flags means nothing on it")
+    unknown = sorted((proposal_flags or frozenset()) - set(flags.kinds))
+    if unknown:
+        raise ValueError(f"allow-list of kubectl {name} names flags it does not have: {', '.join(unknown)}")
+    return _Command(name, flags, mutating, shape, implied_type, dict(subs), required, proposal_flags)
 
 
 def _sub(names: str, command: _Command) -> list[tuple[str, _Command]]:
@@ -212,7 +229,11 @@ def _sub(names: str, command: _Command) -> list[tuple[str, _Command]]:
     return [(n, command) for n in names.split()]
 
 
-def _create(name: str, values: str = "", bools: str = "", implied_type: str | None = None) -> _Command:
+def _create(
+    name: str, values: str = "", bools: str = "", implied_type: str | None = None, allowed: str | None = None
+) -> _Command:
+    """A `create <kind>` generator: by default a proposal may carry its own value flags."""
+    own = " ".join(item.partition(":")[0] for item in f"{values} {bools}".split())
     return _cmd(
         name,
         _CREATE_SUB,
@@ -220,11 +241,12 @@ def _create(name: str, values: str = "", bools: str = "", implied_type: str | No
         mutating=True,
         shape="name",
         implied_type=implied_type or name,
+        allowed=f"{own if allowed is None else allowed} field-manager validate save-config",
     )
 
 
-def _setter(name: str, shape: _Shape, *extra: _FlagSet) -> _Command:
-    return _cmd(name, _PRINT, _DRY, _FM, _flags(bools="all local"), *extra, mutating=True, shape=shape)
+def _setter(name: str, shape: _Shape, *extra: _FlagSet, allowed: str = "") -> _Command:
+    return _cmd(name, _PRINT, _DRY, _FM, _flags(bools="all local"), *extra, mutating=True, shape=shape, allowed=allowed)
 
 
 _ROLLOUT_CHANGE = (_FILES, _PRINT, _FM, _SEL)
@@ -333,10 +355,15 @@ _COMMANDS: dict[str, _Command] = {
             subs=[
                 *_sub("status", _cmd("status", _FILES, _SEL, _flags("revision timeout", "watch:w"))),
                 *_sub("history", _cmd("history", _FILES, _PRINT, _SEL, _flags("revision"))),
-                *_sub("undo", _cmd("undo", _FILES, _PRINT, _DRY, _SEL, _flags("to-revision"), mutating=True)),
-                *_sub("restart", _cmd("restart", *_ROLLOUT_CHANGE, mutating=True)),
-                *_sub("pause", _cmd("pause", *_ROLLOUT_CHANGE, mutating=True)),
-                *_sub("resume", _cmd("resume", *_ROLLOUT_CHANGE, mutating=True)),
+                *_sub(
+                    "undo",
+                    _cmd(
+                        "undo", _FILES, _PRINT, _DRY, _SEL, _flags("to-revision"), mutating=True, allowed="to-revision"
+                    ),
+                ),
+                *_sub("restart", _cmd("restart", *_ROLLOUT_CHANGE, mutating=True, allowed="selector")),
+                *_sub("pause", _cmd("pause", *_ROLLOUT_CHANGE, mutating=True, allowed="selector")),
+                *_sub("resume", _cmd("resume", *_ROLLOUT_CHANGE, mutating=True, allowed="selector")),
             ],
             required=True,
         ),
@@ -366,6 +393,9 @@ _COMMANDS: dict[str, _Command] = {
             ),
             mutating=True,
             shape="none",
+            # --prune, -l and --all only make sense together; the reason and the risk tier flag them.
+            allowed="filename server-side force-conflicts field-manager prune prune-allowlist selector all "
+            "validate wait timeout",
             subs=[
                 *_sub(
                     "set-last-applied",
@@ -376,6 +406,7 @@ _COMMANDS: dict[str, _Command] = {
                         _flags("filename:f", "create-annotation"),
                         mutating=True,
                         shape="none",
+                        allowed="filename create-annotation",
                     ),
                 ),
                 *_sub(
@@ -395,6 +426,7 @@ _COMMANDS: dict[str, _Command] = {
             _flags("raw", "edit save-config windows-line-endings"),
             mutating=True,
             shape="none",
+            allowed="filename field-manager validate save-config",
             subs=[
                 *_sub(
                     "clusterrole",
@@ -406,7 +438,12 @@ _COMMANDS: dict[str, _Command] = {
                 ),
                 *_sub(
                     "configmap cm",
-                    _create("configmap", "from-env-file from-file from-literal", "append-hash"),
+                    _create(
+                        "configmap",
+                        "from-env-file from-file from-literal",
+                        "append-hash",
+                        allowed="from-literal append-hash",
+                    ),
                 ),
                 *_sub("cronjob cj", _create("cronjob", "image restart schedule")),
                 *_sub("deployment deploy", _create("deployment", "image port replicas:r")),
@@ -437,6 +474,7 @@ _COMMANDS: dict[str, _Command] = {
                                     "docker-email docker-password docker-server docker-username from-file",
                                     "append-hash",
                                     "secret",
+                                    allowed="docker-email docker-server docker-username append-hash",
                                 ),
                             ),
                             *_sub(
@@ -446,9 +484,10 @@ _COMMANDS: dict[str, _Command] = {
                                     "from-env-file from-file from-literal type",
                                     "append-hash",
                                     "secret",
+                                    allowed="type append-hash",
                                 ),
                             ),
-                            *_sub("tls", _create("tls", "cert key", "append-hash", "secret")),
+                            *_sub("tls", _create("tls", "cert key", "append-hash", "secret", allowed="append-hash")),
                         ],
                         required=True,
                     ),
@@ -481,6 +520,7 @@ _COMMANDS: dict[str, _Command] = {
             _FM,
             _flags("patch:p patch-file subresource type", "local"),
             mutating=True,
+            allowed="patch type subresource",
         ),
         _cmd(
             "replace",
@@ -493,6 +533,8 @@ _COMMANDS: dict[str, _Command] = {
             _flags("grace-period raw subresource timeout", "force save-config wait"),
             mutating=True,
             shape="none",
+            # --force deletes and re-creates (for immutable fields); the others tune that deletion.
+            allowed="filename field-manager validate save-config subresource force grace-period cascade wait timeout",
         ),
         _cmd(
             "delete",
@@ -505,6 +547,9 @@ _COMMANDS: dict[str, _Command] = {
                 "all all-namespaces:A force ignore-not-found interactive:i now wait",
             ),
             mutating=True,
+            # --all and -A stay allowed: the reason names them and the risk tier is critical.
+            allowed="filename selector field-selector all all-namespaces grace-period cascade wait "
+            "ignore-not-found timeout force now",
         ),
         _cmd(
             "scale",
@@ -514,6 +559,7 @@ _COMMANDS: dict[str, _Command] = {
             _SEL,
             _flags("current-replicas replicas resource-version timeout", "all"),
             mutating=True,
+            allowed="replicas current-replicas resource-version timeout",
         ),
         _cmd(
             "autoscale",
@@ -523,6 +569,7 @@ _COMMANDS: dict[str, _Command] = {
             _FM,
             _flags("cpu-percent max min name", "save-config"),
             mutating=True,
+            allowed="min max cpu-percent name",
         ),
         _cmd(
             "set",
@@ -536,29 +583,53 @@ _COMMANDS: dict[str, _Command] = {
                         _FILES,
                         _SEL,
                         _flags("containers:c env:e from keys prefix", "list overwrite resolve"),
+                        # No --list/--resolve (they print current values, Secret references resolved), and
+                        # no --from/--keys/--prefix: see _REFUSED_ON_CHANGES["from"].
+                        allowed="containers env overwrite selector all",
                     ),
                 ),
-                *_sub("image", _setter("image", "pairs", _FILES, _SEL)),
+                *_sub("image", _setter("image", "pairs", _FILES, _SEL, allowed="selector all")),
                 *_sub(
                     "resources",
-                    _setter("resources", "resources", _FILES, _SEL, _flags("containers:c limits requests")),
+                    _setter(
+                        "resources",
+                        "resources",
+                        _FILES,
+                        _SEL,
+                        _flags("containers:c limits requests"),
+                        allowed="containers limits requests selector all",
+                    ),
                 ),
                 *_sub(
                     "selector",
-                    _setter("selector", "last", _flags("filename:f resource-version", "recursive:R")),
+                    _setter(
+                        "selector",
+                        "last",
+                        _flags("filename:f resource-version", "recursive:R"),
+                        allowed="resource-version all",
+                    ),
                 ),
-                *_sub("serviceaccount sa", _setter("serviceaccount", "last", _FILES)),
+                *_sub("serviceaccount sa", _setter("serviceaccount", "last", _FILES, allowed="all")),
                 *_sub(
                     "subject",
-                    _setter("subject", "resources", _FILES, _SEL, _flags("group serviceaccount user")),
+                    _setter(
+                        "subject",
+                        "resources",
+                        _FILES,
+                        _SEL,
+                        _flags("group serviceaccount user"),
+                        allowed="group serviceaccount selector all",
+                    ),
                 ),
             ],
             required=True,
         ),
-        _cmd("label", _LABELLING, mutating=True, shape="pairs"),
-        _cmd("annotate", _LABELLING, mutating=True, shape="pairs"),
-        _cmd("cordon", _DRY, _SEL, mutating=True, shape="nodes", implied_type="node"),
-        _cmd("uncordon", _DRY, _SEL, mutating=True, shape="nodes", implied_type="node"),
+        # No --list: it prints every annotation, and kubectl.kubernetes.io/last-applied-configuration
+        # holds the whole object as last applied, Secret data included.
+        _cmd("label", _LABELLING, mutating=True, shape="pairs", allowed="overwrite resource-version selector all"),
+        _cmd("annotate", _LABELLING, mutating=True, shape="pairs", allowed="overwrite resource-version selector all"),
+        _cmd("cordon", _DRY, _SEL, mutating=True, shape="nodes", implied_type="node", allowed="selector"),
+        _cmd("uncordon", _DRY, _SEL, mutating=True, shape="nodes", implied_type="node", allowed="selector"),
         _cmd(
             "drain",
             _DRY,
@@ -570,6 +641,9 @@ _COMMANDS: dict[str, _Command] = {
             mutating=True,
             shape="nodes",
             implied_type="node",
+            # Not --disable-eviction: it deletes pods past their PodDisruptionBudgets.
+            allowed="ignore-daemonsets delete-emptydir-data force grace-period timeout pod-selector selector "
+            "skip-wait-for-delete-timeout",
         ),
         _cmd(
             "taint",
@@ -581,6 +655,7 @@ _COMMANDS: dict[str, _Command] = {
             _flags(bools="all overwrite"),
             mutating=True,
             shape="taints",
+            allowed="overwrite selector all",
         ),
         _cmd(
             "expose",
@@ -594,6 +669,8 @@ _COMMANDS: dict[str, _Command] = {
                 "save-config",
             ),
             mutating=True,
+            allowed="port target-port protocol type name selector labels cluster-ip external-ip load-balancer-ip "
+            "session-affinity",
         ),
     ]
 }
@@ -644,6 +721,11 @@ def _forbidden_flag_reason(name: str) -> str | None:
         return "sends a request to an arbitrary API path, outside the resources the classifier understands"
     if name == "edit":
         return "opens an interactive editor"
+    if name == "vmodule":
+        return (
+            "raises log verbosity per source file, and above 5 kubectl logs HTTP requests and responses "
+            "(Secret data included); use -v=5 or less"
+        )
     return None
 
 
@@ -1082,6 +1164,86 @@ def _check_bare_dry_run(argv: Sequence[str]) -> None:
         )
 
 
+# kubectl logs request URLs from -v=6, headers from 7 and request and response bodies from 8: a dry
+# run or a read at that level would write Secret data to stderr, which is shown and recorded.
+_MAX_VERBOSITY = 5
+_LEVEL = re.compile(r"[+-]?[0-9]+")  # klog parses -v with strconv.ParseInt(value, 10, 32)
+# -v/--v with a level inside a larger argument: "--namespace=x --v=9", "-l a=b,-v9".
+_HIDDEN_VERBOSITY = re.compile(r"(?:^|[\s/,=:'\"()\[\]{}@!])(--?v)(?:\s*=\s*|\s+)?([+-]?[0-9]+)")
+
+
+def _verbosity_problem(value: str | None) -> str | None:
+    """Why a -v value may not run, or None when it is a level of 5 or less."""
+    if value is None or not _LEVEL.fullmatch(value):
+        return f"is not a log verbosity level; use an integer from 0 to {_MAX_VERBOSITY}"
+    level = int(value)
+    if level > _MAX_VERBOSITY:
+        return (
+            f"sets log verbosity {level}: above {_MAX_VERBOSITY} kubectl logs HTTP requests and responses to "
+            f"stderr, Secret data included; use -v={_MAX_VERBOSITY} or less"
+        )
+    return None
+
+
+def _check_hidden_verbosity(argv: Sequence[str]) -> None:
+    """Refuse -v above 5 wherever it appears, like _check_hidden_flags does for forbidden flags."""
+    try:
+        terminator = argv.index("--", 1)
+    except ValueError:
+        terminator = len(argv)
+    for position, token in enumerate(argv[1:], 1):
+        for match in _HIDDEN_VERBOSITY.finditer(token):
+            why = _verbosity_problem(match.group(2))
+            if why is None:
+                continue
+            spelled = f"{match.group(1)}={match.group(2)}"
+            if position > terminator:
+                raise CommandRejected(f"'{token}' after '--' is the flag {spelled}, which {why}")
+            if match.start(1) == 0:
+                raise CommandRejected(f"'{token}' {why}")
+            raise CommandRejected(f"'{token}' hides the flag {spelled} inside an argument; it {why}")
+
+
+# Flags any proposal may carry on a mutating command, besides the command's own allow-list. Their values
+# are judged elsewhere: --dry-run server or client only, -o name only, -v by _verbosity_problem.
+_PROPOSAL_GLOBALS = _words("namespace request-timeout v log-flush-frequency dry-run output")
+# Why flags that are not on an allow-list are left off, where "not needed" is not the whole story.
+_REFUSED_ON_CHANGES: dict[str, str] = {
+    "list": "prints the current labels, annotations or environment instead of changing them, and those hold "
+    "Secret data (kubectl.kubernetes.io/last-applied-configuration, literal env values); read with kubectl get",
+    "resolve": "prints the values behind Secret and ConfigMap references",
+    "interactive": "asks for a y/N answer on stdin; the person approves the proposal, not a prompt",
+    "local": "computes the change locally and never reaches the server; propose the change itself, our code "
+    "dry-runs it on the server",
+    # kubectl set env --from=secret/x reads the Secret when it runs and adds a secretKeyRef for every key it
+    # finds: the approved command line does not show which variables appear, the set depends on the Secret
+    # at run time, and the workload gains every value in it. Name each variable instead.
+    "from": "reads a Secret or ConfigMap when kubectl runs and adds a variable for every key in it, so the "
+    "approved command does not show what is set; name each variable (NAME=value), or patch valueFrom explicitly",
+    "keys": "only works with --from, which is refused; name each variable (NAME=value)",
+    "prefix": "only works with --from, which is refused; name each variable (NAME=value)",
+    "disable-eviction": "deletes pods directly, past their PodDisruptionBudgets",
+    "help": "prints help instead of running the command",
+    "filename": "reads objects from a manifest; this command names its targets on the command line",
+}
+
+
+def _check_proposal_flags(parsed: ParsedCommand, command: _Command) -> None:
+    """A mutating command carries only the flags on its allow-list: what it needs, nothing that prints."""
+    allowed = command.proposal_flags or frozenset()
+    for flag in parsed.flags:
+        if flag.name in allowed or flag.name in _PROPOSAL_GLOBALS:
+            continue
+        shown = flag.token if flag.token.startswith("--") else f"{flag.token} (--{flag.name})"
+        why = _REFUSED_ON_CHANGES.get(flag.name)
+        if why is not None:
+            raise CommandRejected(f"'{shown}' on kubectl {parsed.command} {why}")
+        choices = ", ".join(f"--{name}" for name in sorted(allowed)) or "none besides -n and --request-timeout"
+        raise CommandRejected(
+            f"'{shown}' is not a flag a kubectl {parsed.command} proposal may carry; its flags are: {choices}"
+        )
+
+
 def _output_reads_a_file(output: str) -> bool:
     fmt = output.partition("=")[0].lower()
     return fmt.endswith("file")
@@ -1111,6 +1273,36 @@ def _check_mutating_prints_nothing(parsed: ParsedCommand) -> None:
                 )
 
 
+JSON_PATCH_OPS = frozenset({"add", "replace", "remove"})
+
+
+def _check_json_patch(parsed: ParsedCommand) -> None:
+    """A JSON patch may only write: `copy`/`move` put a stored value (a Secret's data) where the API
+    server's error quotes it, and `test` confirms a guessed value; unreadable patches are refused."""
+    kinds = parsed.flag_values("type")
+    if not kinds or (kinds[-1] or "").lower() != "json":  # kubectl reads the type case-insensitively
+        return
+    if "secrets" in parsed.resource_types:
+        raise CommandRejected(
+            "a JSON patch of a Secret is refused: its errors can quote the Secret's values; send the new Secret "
+            "as a manifest (kubectl apply -f -)"
+        )
+    for text in parsed.flag_values("patch"):
+        try:
+            ops = json.loads(text or "")
+        except ValueError:
+            raise CommandRejected("the JSON patch (-p) is not valid JSON; kubectl would reject it") from None
+        if not isinstance(ops, list) or not all(isinstance(o, dict) for o in ops):
+            raise CommandRejected("a JSON patch (--type=json) is a list of operations, each a JSON object")
+        for o in ops:
+            if o.get("op") not in JSON_PATCH_OPS or "from" in o:
+                op = o.get("op")
+                raise CommandRejected(
+                    f"JSON patch operation {op!r} is refused: a patch may add, replace or remove; copy, move and test "
+                    "read stored values, which errors can reveal (Secret data)"
+                )
+
+
 def _verdict_for(parsed: ParsedCommand, command: _Command) -> Classification:
     path = f"kubectl {parsed.command}"
     for flag in parsed.flags:
@@ -1118,6 +1310,11 @@ def _verdict_for(parsed: ParsedCommand, command: _Command) -> Classification:
         if why is not None:
             shown = flag.token if flag.token.startswith("--") else f"{flag.token} (--{flag.name})"
             raise CommandRejected(f"'{shown}' {why}")
+        if flag.name == "v":
+            why = _verbosity_problem(flag.value)
+            if why is not None:
+                shown = flag.token if flag.value is None or flag.value in flag.token else f"{flag.token} {flag.value}"
+                raise CommandRejected(f"'{shown}' {why}")
     for arg in [*parsed.args]:
         if _flag_like_pieces(arg):
             raise CommandRejected(f"argument '{arg}' looks like a flag hidden in a name; refused as injection")
@@ -1131,8 +1328,15 @@ def _verdict_for(parsed: ParsedCommand, command: _Command) -> Classification:
             raise CommandRejected(f"'{flag.token}' reads {where} ({flag.value}); manifests go through stdin with -f -")
         if flag.name == "output" and flag.value and _output_reads_a_file(flag.value):
             raise CommandRejected(f"output format '{flag.value}' reads a template from a local file")
+        if flag.name == "env" and flag.value == "-":
+            raise CommandRejected(
+                f"'{flag.token}' with '-' makes kubectl set env read variables from stdin; name each one (NAME=value)"
+            )
     if command.mutating:
         _check_mutating_prints_nothing(parsed)
+        _check_proposal_flags(parsed, command)
+    if parsed.verb == "patch":
+        _check_json_patch(parsed)
     for name, shown in (("namespace", "-n/--namespace"), ("dry-run", "--dry-run")):
         values = parsed.flag_values(name)
         if len(values) > 1:
@@ -1162,12 +1366,6 @@ def _verdict_for(parsed: ParsedCommand, command: _Command) -> Classification:
         return Classification(
             command_class=CommandClass.DRY_RUN,
             reason=f"{path} with --dry-run=client is computed locally and nothing is sent",
-        )
-    local = [f for f in parsed.flags if f.name == "local"]
-    if local and _is_true(local[-1]):
-        return Classification(
-            command_class=CommandClass.DRY_RUN,
-            reason=f"{path} with --local is computed locally and nothing is sent",
         )
     return Classification(command_class=CommandClass.MUTATING, reason=_mutating_reason(parsed, path))
 
@@ -1202,11 +1400,56 @@ def classify(argv: Sequence[str]) -> Classification:
         _check_characters(argv)
         _check_forbidden_verb(argv)
         _check_hidden_flags(argv)
+        _check_hidden_verbosity(argv)
         _check_bare_dry_run(argv)
         parsed, command = _parse(argv)
         return _verdict_for(parsed, command)
     except CommandRejected as exc:
         return Classification(command_class=CommandClass.FORBIDDEN, reason=str(exc))
+
+
+def check_stdin(argv: Sequence[str], stdin: str | None) -> None:
+    """Refuse a command whose stdin does not match what it reads: `-f -` needs a manifest, and a
+    manifest needs `-f -`.
+
+    kubectl run by us never inherits the server's stdin (over stdio that is the MCP stream), so a
+    `-f -` without a manifest would read nothing; a manifest without `-f -` would be shown to the
+    person approving but never applied. Raises CommandRejected, also when argv cannot be parsed.
+    """
+    parsed = parse_kubectl(argv)
+    spelled = next((f.token for f in parsed.flags if f.name == "filename" and f.value == "-"), None)
+    if spelled is not None and stdin is None:
+        raise CommandRejected(
+            f"`{shell_quote(argv)}` reads a manifest from stdin ('{spelled}') but none is given; "
+            "send the manifest with the command, or name the objects instead of -f -"
+        )
+    if spelled is not None and stdin is not None and not stdin.strip():
+        raise CommandRejected(f"`{shell_quote(argv)}` reads a manifest from stdin, but the manifest given is empty")
+    if spelled is None and stdin is not None:
+        raise CommandRejected(
+            f"a manifest is given for `{shell_quote(argv)}`, which does not read one; add -f - to apply it, "
+            "or drop the manifest"
+        )
+
+
+def classify_command(argv: Sequence[str], stdin: str | None) -> Classification:
+    """The verdict on a whole proposed command: its argv (see classify) and the manifest it carries.
+
+    Never raises: a command line that is forbidden, or whose stdin does not match it, is forbidden
+    with the reason.
+    """
+    verdict = classify(argv)
+    if verdict.command_class is CommandClass.FORBIDDEN:
+        return verdict
+    try:
+        check_stdin(argv, stdin)
+        if stdin is not None:  # a manifest we cannot read exactly as kubectl does is refused (ManifestError)
+            from operate_mcp.kube.manifests import parse_manifests
+
+            parse_manifests(stdin)
+    except CommandRejected as exc:
+        return Classification(command_class=CommandClass.FORBIDDEN, reason=str(exc))
+    return verdict
 
 
 def with_server_dry_run(argv: Sequence[str]) -> list[str]:
@@ -1229,8 +1472,6 @@ def with_server_dry_run(argv: Sequence[str]) -> list[str]:
                 "(kubectl.kubernetes.io/restartedAt) or spec.paused instead"
             )
         raise CommandRejected(f"kubectl {parsed.command} has no --dry-run, so it cannot be checked as written{hint}")
-    if any(f.name == "local" and _is_true(f) for f in parsed.flags):
-        raise CommandRejected(f"`{shell_quote(argv)}` uses --local and never reaches the server; drop --local")
     drop = {f.index for f in parsed.flags if f.name == "dry-run"}
     result = [a for i, a in enumerate(argv) if i not in drop] + ["--dry-run=server"]
     check = classify(result)

@@ -54,7 +54,12 @@ class Kubectl:
         output_cap: int | None = None,
         redact: bool = True,
     ) -> CommandResult:
-        """Run `argv` (argv[0] must be "kubectl") exactly as given, with our binary and env."""
+        """Run `argv` (argv[0] must be "kubectl") exactly as given, with our binary and env.
+
+        kubectl never inherits our stdin: over stdio that is the MCP JSON-RPC stream, which a
+        `delete -i` prompt or a `-f -` without a manifest would read. Without `stdin` it reads
+        /dev/null (EOF at once), so such a command fails at once instead of eating messages.
+        """
         if not argv or argv[0] != "kubectl":
             raise ValueError(f"only kubectl commands are run; got {list(argv)[:1]}")
         real = [self.binary, *argv[1:]]
@@ -64,6 +69,7 @@ class Kubectl:
             proc = subprocess.run(
                 real,
                 input=stdin,
+                stdin=subprocess.DEVNULL if stdin is None else None,
                 capture_output=True,
                 text=True,
                 env=self.env,
