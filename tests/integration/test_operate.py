@@ -105,7 +105,7 @@ async def test_scale_proposal(testbed, namespace, settings):
         deps_for(settings, provider), "scale api to 5 replicas", caller="alice", triggered_by="test"
     )
     cmd = session.proposal.commands[0]
-    assert cmd.dry_run and cmd.dry_run.ok and "scaled" in cmd.dry_run.output
+    assert cmd.dry_run and cmd.dry_run.ok and cmd.dry_run.output == "deployment.apps/api"
     assert session.proposal.risk.tier.value == "low"
     assert testbed.kubectl_run("get", "deploy/api", "-n", namespace, "-o", "jsonpath={.spec.replicas}").stdout == "3"
 

@@ -108,13 +108,12 @@ def test_a_dry_run_of_an_annotate_with_output_never_runs_and_never_returns_data(
 
 
 def test_dry_run_output_goes_through_the_structured_redactor(tmp_path: Path) -> None:
-    # Defence in depth: whatever a dry run prints, Secret data is masked before the agent sees it.
+    # Defence in depth: whatever a dry run prints, only kubectl's result lines are kept, never object data.
     kubectl = FakeKubectl(tmp_path, json.dumps(secret("db")))
-    cmd = ProposedCommand(argv=["kubectl", "apply", "-f", "-"], stdin="kind: Secret\n", description="x")
+    cmd = ProposedCommand(argv=["kubectl", "apply", "-f", "-"], stdin=json.dumps(secret("db")), description="x")
     result = dry_run(kubectl, cmd, 1)
-    assert result.ok
-    assert SECRET_VALUE not in result.output
-    assert "password" in result.output and "dburl" in result.output
+    assert SECRET_VALUE not in result.model_dump_json()
+    assert "withheld" in result.output
 
 
 # ----------------------------------------------------------------------------- B: cut Secret listings

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from operate_mcp.kube.manifests import ManifestError, read_documents
 from operate_mcp.redact import redact_text as redact_common_text
 
 MASK = "[REDACTED]"
@@ -72,6 +73,9 @@ _STRING_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 # A bare argv flag whose *next* element is the secret: ["kubectl", "--token", "abc"].
 _SECRET_FLAG = re.compile(r"(?i)^--?" + _SENSITIVE_NAME + r"$")
+_MAX_STRUCTURED = 1_000_000  # characters; larger text is not parsed
+# A `kind:`/`apiVersion:` key, or a double-quoted key with escapes (`"\x6bind": Secret`), at a line start or in a flow.
+_MANIFEST_KEY = re.compile(r"""(?m)(?:^|[{,])[ \t]*(?:[-?][ \t]+)*(?:["']?(?:kind|apiVersion)["']?\s*:|"[^"\n]*\\)""")
 
 
 def is_secret_key(key: str) -> bool:
@@ -84,51 +88,82 @@ def is_secret_key(key: str) -> bool:
 
 
 def redact_text(text: str) -> str:
-    """Mask bearer tokens, private key blocks, key=value secrets, URL passwords and JWTs inside a string."""
+    """Mask bearer tokens, private key blocks, key=value secrets, URL passwords and JWTs inside a string.
+
+    Text that is (or looks like) a manifest is read with the manifest parser first: Secret values are
+    masked whatever their keys, and a manifest that cannot be read exactly is masked whole.
+    """
     stripped = text.strip()
-    if stripped[:1] in ("{", "[") and len(stripped) < 1_000_000:
+    single_json = False
+    if stripped[:1] in ("{", "[") and len(stripped) < _MAX_STRUCTURED:
         # kubectl -o json output, last-applied-configuration: redact the structure, not just the text.
         try:
             parsed = json.loads(stripped)
         except ValueError:
             pass
         else:
+            single_json = True
             cleaned = redact(parsed)
             if cleaned != parsed:
                 return json.dumps(cleaned, sort_keys=True)
-    if "Secret" in text and len(text) < 1_000_000:
-        text = _redact_secret_manifests(text)
+    if not single_json and _looks_like_manifest(text):
+        return redact_manifest(text)
+    return _string_rules(text)
+
+
+def _string_rules(text: str) -> str:
     for pattern, replacement in _STRING_RULES:
         text = pattern.sub(replacement, text)
     return redact_common_text(text)  # the project-wide rules too (cloud keys, API keys)
 
 
-def _redact_secret_manifests(text: str) -> str:
-    """A YAML manifest on stdin (`kubectl apply -f -`) that holds a Secret: mask its values, whatever the keys."""
+def redact_manifest(text: str) -> str:
+    """A manifest (what `kubectl apply -f -` reads) with every Secret value masked, whatever the keys.
+
+    Read with the same parser as risk and policies (kube/manifests.py). A manifest it cannot read
+    exactly is masked whole: kubectl might find a Secret in it that we cannot see. Unchanged text is
+    kept as written, so a manifest without secrets still matches its digest.
+    """
+    if len(text) >= _MAX_STRUCTURED:
+        return f"{MASK} (a manifest of {len(text)} characters, too large to check for Secret values, is not kept)"
     try:
-        docs = list(yaml.safe_load_all(text))
-    except yaml.YAMLError:
-        return text
-    if not any(isinstance(d, Mapping) and d.get("kind") in ("Secret", "List") for d in docs):
-        return text
-    cleaned = [redact(d) if isinstance(d, Mapping) else d for d in docs]
-    if cleaned == docs:
-        return text
-    return yaml.safe_dump_all(cleaned, sort_keys=False)
+        documents = read_documents(text)
+    except ManifestError as exc:
+        reason = redact_common_text(str(exc))
+        return f"{MASK} (a manifest that could not be read exactly is not kept, it may hold Secret values: {reason})"
+    values = [d.value for d in documents]
+    cleaned = [redact(v) for v in values]
+    return _string_rules(text if cleaned == values else yaml.safe_dump_all(cleaned, sort_keys=False))
 
 
-def redact(obj: Any) -> Any:
-    """A copy of a JSON-like value with every secret masked; keys are kept so the shape stays readable."""
+def _looks_like_manifest(text: str) -> bool:
+    return text.lstrip().startswith(("{", "---")) or bool(_MANIFEST_KEY.search(text))
+
+
+def redact(obj: Any, _list_kind: str | None = None) -> Any:
+    """A copy of a JSON-like value with every secret masked; keys are kept so the shape stays readable.
+
+    Secrets are recognised as kubectl reads them: by kind in any case, and as items of a list
+    (`kind: SecretList`) that leave kind and apiVersion out. A `stdin` string is a manifest.
+    """
     if isinstance(obj, str):
         return redact_text(obj)
     if isinstance(obj, Mapping):
-        is_k8s_secret = obj.get("kind") == "Secret"
+        kind = obj.get("kind")
+        if not (isinstance(kind, str) and kind) and not obj.get("apiVersion") and _list_kind:
+            kind = _list_kind  # kubectl gives such list items the list's kind, minus "List"
+        kind = kind.lower() if isinstance(kind, str) else ""
+        is_k8s_secret = kind == "secret"
         out: dict[Any, Any] = {}
         for key, value in obj.items():
             if is_secret_key(str(key)):
                 out[key] = MASK
-            elif is_k8s_secret and key in ("data", "stringData") and isinstance(value, Mapping):
-                out[key] = dict.fromkeys(value, MASK)
+            elif is_k8s_secret and key in ("data", "stringData"):
+                out[key] = dict.fromkeys(value, MASK) if isinstance(value, Mapping) else MASK
+            elif key == "stdin" and isinstance(value, str):
+                out[key] = redact_manifest(value)
+            elif key == "items" and isinstance(value, list):
+                out[key] = [redact(item, kind.removesuffix("list")) for item in value]
             else:
                 out[key] = redact(value)
         return out

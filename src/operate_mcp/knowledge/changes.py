@@ -22,6 +22,7 @@ from operate_mcp.kube.commands import (
     canonical_resource,
     parse_kubectl,
 )
+from operate_mcp.kube.manifests import ManifestError, parse_manifests
 
 KINDS_BY_RESOURCE = {
     "deployments": "Deployment",
@@ -134,16 +135,11 @@ def _flag(parsed: ParsedCommand, name: str) -> str | None:
 
 
 def _manifest_objects(stdin: str) -> tuple[list[dict[str, Any]], str]:
+    """The objects kubectl reads from stdin (kube/manifests.py), or why the manifest cannot be read."""
     try:
-        docs = [d for d in yaml.safe_load_all(stdin) if isinstance(d, dict)]
-    except yaml.YAMLError as exc:
-        return [], f"manifest is not valid YAML: {exc}"
-    objects: list[dict[str, Any]] = []
-    for doc in docs:
-        kind = doc.get("kind")
-        items = doc.get("items") if isinstance(kind, str) and kind.endswith("List") else [doc]
-        objects += [o for o in items or [] if isinstance(o, dict)]
-    return objects, ""
+        return [o.body for o in parse_manifests(stdin)], ""
+    except ManifestError as exc:
+        return [], str(exc)
 
 
 def _patch_effect(change: dict[str, Any], patch_text: str, patch_type: str | None) -> None:

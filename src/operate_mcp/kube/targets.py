@@ -7,11 +7,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
 from pydantic import BaseModel
 
 from operate_mcp.errors import CommandRejected
 from operate_mcp.kube.commands import ProposedCommand, canonical_resource, parse_kubectl
+from operate_mcp.kube.manifests import parse_manifests
 from operate_mcp.kube.runner import Kubectl
 from operate_mcp.workflows.proposal import ObservedObject
 
@@ -27,32 +27,25 @@ class Target(BaseModel):
 
 
 def _manifest_targets(stdin: str, namespace: str | None) -> list[Target]:
-    try:
-        docs = [d for d in yaml.safe_load_all(stdin) if isinstance(d, dict)]
-    except yaml.YAMLError:
-        return []  # the dry-run reports the YAML error; nothing to observe
-    found: list[Target] = []
-    for doc in docs:
-        items = doc.get("items") if doc.get("kind", "").endswith("List") else [doc]
-        for obj in items or []:
-            kind, meta = obj.get("kind"), obj.get("metadata") or {}
-            if not isinstance(kind, str) or not isinstance(meta.get("name"), str):
-                continue
-            group, _, version = str(obj.get("apiVersion", "")).rpartition("/")
-            get_as = f"{kind.lower()}.{version}.{group}" if group else kind.lower()
-            found.append(
-                Target(
-                    get_as=get_as,
-                    resource=canonical_resource(get_as),
-                    name=meta["name"],
-                    namespace=meta.get("namespace") or namespace,
-                    kind=kind,
-                )
-            )
-    return found
+    """Every object kubectl reads from stdin; a manifest we cannot read exactly raises ManifestError."""
+    return [
+        Target(
+            get_as=obj.get_as,
+            resource=canonical_resource(obj.get_as),
+            name=obj.name,
+            namespace=obj.namespace or namespace,
+            kind=obj.kind,
+        )
+        for obj in parse_manifests(stdin)
+    ]
 
 
 def targets_of(command: ProposedCommand) -> list[Target]:
+    """The objects a command names or carries on stdin.
+
+    Raises ManifestError (a CommandRejected) when it reads a manifest we cannot read exactly:
+    callers treat such a command as unreadable (critical, blocked), never as touching nothing.
+    """
     try:
         parsed = parse_kubectl(command.argv)
     except CommandRejected:
@@ -62,8 +55,8 @@ def targets_of(command: ProposedCommand) -> list[Target]:
         for r in parsed.resources
         if r.name
     ]
-    if parsed.uses_stdin and command.stdin:
-        found += _manifest_targets(command.stdin, parsed.namespace)
+    if parsed.uses_stdin:
+        found += _manifest_targets(command.stdin or "", parsed.namespace)
     return found
 
 

@@ -6,17 +6,18 @@ signed source, so a replay refuses to run from a log that does not verify.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, Field
 
-from operate_mcp.audit.log import AuditEntry, AuditLog
+from operate_mcp.audit.log import AuditEntry, AuditLog, audit_log_for
 from operate_mcp.audit.redact import MASK
 from operate_mcp.audit.verify import verify
 from operate_mcp.errors import OperateError
 from operate_mcp.kube.commands import ProposedCommand, command_digest, parse_kubectl
+from operate_mcp.kube.manifests import ManifestError, parse_manifests
 from operate_mcp.prompts import prompt_sha256
 from operate_mcp.workflows.operate import PROMPT, OperateDeps, analyze, audit_proposal, fixed_proposal
 from operate_mcp.workflows.sessions import Session, check_session_id
@@ -62,13 +63,31 @@ def _retarget(cmd: ProposedCommand, namespace: str) -> ProposedCommand:
     if not flags:
         argv += ["-n", namespace]
     stdin = cmd.stdin
-    if stdin:
-        docs = list(yaml.safe_load_all(stdin))
-        for doc in docs:
-            if isinstance(doc, dict) and isinstance(doc.get("metadata"), dict) and "namespace" in doc["metadata"]:
-                doc["metadata"]["namespace"] = namespace
-        stdin = yaml.safe_dump_all(docs, sort_keys=False)
+    if stdin is not None:
+        stdin = _retarget_manifest(stdin, namespace)
     return ProposedCommand(argv=argv, stdin=stdin, description=cmd.description)
+
+
+def _retarget_manifest(stdin: str, namespace: str) -> str:
+    """Every object that names its namespace (list items too) moved to `namespace`; the rest follow -n.
+
+    Read with the one manifest parser and written back as a JSON stream, which kubectl reads exactly
+    as we do; a manifest we cannot read exactly is refused rather than half-retargeted.
+    """
+    try:
+        objects = parse_manifests(stdin)
+    except ManifestError as exc:
+        raise ReplayError(
+            f"cannot point the manifest at namespace {namespace}: {exc}. Replay without --override namespace=, "
+            "or analyse the intent again in that namespace"
+        ) from None
+    if not any(o.namespace for o in objects):
+        return stdin
+    bodies = [
+        {**o.body, "metadata": {**o.body["metadata"], "namespace": namespace}} if o.namespace else o.body
+        for o in objects
+    ]
+    return "".join(json.dumps(b, indent=2) + "\n" for b in bodies)
 
 
 def resolve_session_id(deps: OperateDeps, ref: str) -> str:
@@ -85,14 +104,14 @@ def resolve_session_id(deps: OperateDeps, ref: str) -> str:
 
 def plan_replay(deps: OperateDeps, ref: str, overrides: dict[str, str] | None = None) -> ReplayPlan:
     session_id = resolve_session_id(deps, ref)
-    report = verify(deps.settings.data_dir, alert=True)
+    report = verify(deps.settings.data_dir, alert=True, witness=deps.settings.audit_witness_dir)
     if not report.ok:
         first = report.problems[0]
         raise ReplayError(
             f"the audit log does not verify ({first.kind}: {first.message}); replay only trusts a verified log. "
             "Run `operate-mcp audit verify` for details"
         )
-    log: AuditLog = deps.audit if deps.audit is not None else AuditLog(deps.settings.data_dir)
+    log: AuditLog = deps.audit if deps.audit is not None else audit_log_for(deps.settings)
     proposals: list[AuditEntry] = [e for e in log.entries() if e.session_id == session_id and e.kind == "proposal"]
     if not proposals:
         raise ReplayError(f"the audit log has no proposal for session {session_id}")

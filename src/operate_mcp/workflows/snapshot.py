@@ -7,8 +7,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from operate_mcp.fileio import atomic_write
 from operate_mcp.kube.commands import ProposedCommand
 from operate_mcp.kube.runner import Kubectl
@@ -39,7 +37,8 @@ def take_snapshot(
             plan.append(
                 ProposedCommand(
                     argv=["kubectl", "apply", "-f", "-", *ns],
-                    stdin=yaml.safe_dump(restorable(obj), sort_keys=False),
+                    # JSON, not YAML: kubectl reads it exactly (PyYAML leaves `y`, `0o17`, `1e3` unquoted).
+                    stdin=json.dumps(restorable(obj), indent=2),
                     description=f"restore {where} as it was before the change",
                 )
             )
