@@ -2,7 +2,9 @@
 
 Every argv built here is classified before it runs; anything that is not `read` or
 `dry-run` is refused in code, whatever the model asked for. Dry-run is added here,
-so the model cannot turn it off.
+so the model cannot turn it off. The dry-runs never become a way to read Secrets: patches of
+Secrets and patch operations that read stored values are refused, and any dry-run that touches a
+Secret answers with its status only, never the API server's message (which can quote values).
 """
 
 from __future__ import annotations
@@ -10,14 +12,15 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from operate_mcp.kube.commands import CommandClass, classify, shell_quote
+from operate_mcp.errors import CommandRejected
+from operate_mcp.kube.commands import CommandClass, canonical_resource, classify, parse_kubectl, shell_quote
 from operate_mcp.kube.runner import CommandResult, Kubectl, cap
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
@@ -170,7 +173,10 @@ class ApplyArgs(_Args):
 
 class PatchArgs(_Target):
     name: str
-    patch: str = Field(description="The patch body, JSON or YAML")
+    patch: str = Field(
+        description="The patch body, JSON or YAML. A json patch is a list of add, replace or remove operations "
+        "with the value given; copy, move and test are refused. Secrets cannot be patched."
+    )
     patch_type: Literal["strategic", "merge", "json"] = "strategic"
 
 
@@ -227,7 +233,52 @@ def _target(a: _Target) -> list[str]:
 
 
 def _is_secret_resource(resource: str) -> bool:
-    return resource.split(".")[0].lower() in SECRET_KINDS
+    """Every spelling kubectl resolves to Secrets: secret, Secrets, secret.v1, secrets.v1., secrets.v1.core, ..."""
+    return canonical_resource(resource) == "secrets" or resource.split(".")[0].lower() in SECRET_KINDS
+
+
+def manifest_has_secret(text: str) -> bool:
+    """Whether any document, list item or nested object in a manifest says it is a Secret.
+
+    Walks the YAML node graph rather than the loaded data so a repeated `kind` key counts in every
+    spelling (kubectl's decoders may keep another one than PyYAML), and `kind` matches in any case,
+    as Go's JSON decoding does. A manifest we cannot read counts as a Secret: kubectl might read it.
+    """
+    try:
+        stack: list[yaml.Node] = [n for n in yaml.compose_all(text, Loader=yaml.SafeLoader) if n is not None]
+    except yaml.YAMLError:
+        return True
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if (
+                    isinstance(key, yaml.ScalarNode)
+                    and isinstance(value, yaml.ScalarNode)
+                    and key.value.lower() == "kind"
+                    and value.value.strip().lower() in ("secret", "secretlist")
+                ):
+                    return True
+                stack += [key, value]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
+    return False
+
+
+def touches_secret(argv: Sequence[str], stdin: str | None = None) -> bool:
+    """Whether a command names a Secret or feeds one on stdin. The API server's answers about a Secret
+    (validation errors above all) can quote its values, so callers show such answers as status only."""
+    try:
+        parsed = parse_kubectl(argv)
+    except CommandRejected:
+        return True
+    if any(_is_secret_resource(r.type) or r.resource == "secrets" for r in parsed.resources):
+        return True
+    return stdin is not None and manifest_has_secret(stdin)
 
 
 def _build_get(a: GetArgs) -> tuple[list[str], str | None]:
@@ -283,9 +334,75 @@ def _build_apply(a: ApplyArgs) -> tuple[list[str], str | None]:
     return [*_ns(["kubectl", "apply", "-f", "-"], a.namespace), DRY], a.manifest
 
 
+JSON_PATCH_OPS = ("add", "replace", "remove")
+_JSON_PATCH_KEYS = frozenset({"op", "path", "value"})
+# Why the other RFC 6902 operations are not offered: each one reads a value the model has not seen.
+_REFUSED_JSON_PATCH_OPS = {
+    "copy": "copies a stored value into another field, and the API server's error about that field quotes it",
+    "move": "moves a stored value into another field, and the API server's error about that field quotes it",
+    "test": "answers whether a stored value equals a guess, which confirms guessed values one by one",
+}
+_VALUE_PATHS = ("/data", "/stringData")
+
+
+def _refuse_patch(why: str) -> ToolInputError:
+    return ToolInputError(f"dry_run_patch refused: {why}")
+
+
+def _check_json_patch(body: Any) -> None:
+    if not isinstance(body, list) or not body or not all(isinstance(op, dict) for op in body):
+        raise _refuse_patch(
+            'a json patch is a non-empty list of operations, e.g. [{"op": "replace", "path": "/spec/replicas", '
+            '"value": 3}]'
+        )
+    for number, op in enumerate(body, 1):
+        name = op.get("op")
+        if name in _REFUSED_JSON_PATCH_OPS:
+            raise _refuse_patch(
+                f"operation {number} is {name!r}, which {_REFUSED_JSON_PATCH_OPS[name]}; "
+                "use add, replace or remove with the value written out"
+            )
+        if name not in JSON_PATCH_OPS:
+            raise _refuse_patch(f"operation {number} has op {name!r}; use add, replace or remove")
+        source = op.get("from")
+        if "from" in op:
+            reads = " (a Secret's values)" if isinstance(source, str) and source.startswith(_VALUE_PATHS) else ""
+            raise _refuse_patch(f"operation {number} reads from {source!r}{reads}; write the value out instead")
+        unknown = sorted(set(map(str, op)) - _JSON_PATCH_KEYS)
+        if unknown:
+            raise _refuse_patch(f"operation {number} has unknown keys {unknown}; an operation has op, path and value")
+        if not isinstance(op.get("path"), str) or not op["path"].startswith("/"):
+            raise _refuse_patch(f"operation {number} needs a path such as /spec/replicas")
+        if name != "remove" and "value" not in op:
+            raise _refuse_patch(f"operation {number} ({name}) needs a value")
+
+
+def _checked_patch(a: PatchArgs) -> str:
+    """The patch as the JSON kubectl will be given: checked, then re-serialised, so kubectl runs exactly
+    what was checked (no duplicate keys or YAML spellings read one way here and another way there)."""
+    if _is_secret_resource(a.resource):
+        raise _refuse_patch(
+            f"{a.resource!r} is a Secret; the API server's answers to a patch of a Secret can quote its values, "
+            "so Secrets are never patched by these tools. To change one, propose a Secret manifest "
+            "(kubectl apply -f - with the manifest on stdin) for a person to review"
+        )
+    try:
+        body = yaml.safe_load(a.patch)
+    except yaml.YAMLError as exc:
+        raise _refuse_patch(f"the patch is not valid JSON or YAML ({exc})") from exc
+    if a.patch_type == "json":
+        _check_json_patch(body)
+    elif not isinstance(body, dict):
+        raise _refuse_patch(f'a {a.patch_type} patch is a mapping, e.g. {{"spec": {{"replicas": 3}}}}')
+    try:
+        return json.dumps(body, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise _refuse_patch(f"the patch holds a value JSON cannot carry ({exc}); quote dates and times") from exc
+
+
 def _build_patch(a: PatchArgs) -> tuple[list[str], str | None]:
     argv = _ns(["kubectl", "patch", a.resource, a.name], a.namespace)
-    return [*argv, f"--type={a.patch_type}", "-p", a.patch, DRY], None
+    return [*argv, f"--type={a.patch_type}", "-p", _checked_patch(a), DRY], None
 
 
 def _build_delete(a: DeleteArgs) -> tuple[list[str], str | None]:
@@ -346,7 +463,13 @@ TOOLS: tuple[Tool, ...] = (
         "dry-run",
         _build_apply,
     ),
-    Tool("dry_run_patch", "Server-side dry-run of a patch.", PatchArgs, "dry-run", _build_patch),
+    Tool(
+        "dry_run_patch",
+        "Server-side dry-run of a patch (strategic, merge, or json with add/replace/remove); not for Secrets.",
+        PatchArgs,
+        "dry-run",
+        _build_patch,
+    ),
     Tool("dry_run_delete", "Server-side dry-run of deleting one object.", DeleteArgs, "dry-run", _build_delete),
     Tool("dry_run_scale", "Server-side dry-run of scaling a workload.", ScaleArgs, "dry-run", _build_scale),
     Tool(
@@ -413,7 +536,58 @@ def _is_json_get(argv: list[str]) -> bool:
     return any(a == "-o" and b == "json" for a, b in itertools.pairwise(argv))
 
 
-def _render(args: Any, result: CommandResult) -> str:
+# The status reasons the API server sends (metav1.StatusReason) and their HTTP codes. Only these words
+# are ever taken from a withheld answer, so nothing else in it can reach the model.
+_STATUS_CODES = {
+    "BadRequest": 400,
+    "Unauthorized": 401,
+    "Forbidden": 403,
+    "NotFound": 404,
+    "MethodNotAllowed": 405,
+    "NotAcceptable": 406,
+    "AlreadyExists": 409,
+    "Conflict": 409,
+    "Gone": 410,
+    "RequestEntityTooLarge": 413,
+    "UnsupportedMediaType": 415,
+    "Invalid": 422,
+    "TooManyRequests": 429,
+    "InternalError": 500,
+    "ServerTimeout": 500,
+    "ServiceUnavailable": 503,
+    "Timeout": 504,
+}
+_SERVER_REASON = re.compile(r"Error from server \((\w+)\)")
+_INVALID = re.compile(r"^The \w+ \"[^\"\n]*\" is invalid\b", re.M)
+WITHHELD = (
+    "[the API server's answer is withheld: the command touches a Secret, and answers about a Secret can quote "
+    "its values; only the status is shown]"
+)
+
+
+def failure_status(result: CommandResult) -> str:
+    """A failed command as status and reason only, e.g. "Invalid (422)": no word of the message itself."""
+    if result.timed_out:
+        return "timed out"
+    text = f"{result.stderr}\n{result.stdout}"
+    found = _SERVER_REASON.search(text)
+    reason = found.group(1) if found and found.group(1) in _STATUS_CODES else None
+    if reason is None and _INVALID.search(text):
+        reason = "Invalid"
+    if reason is None:
+        return f"kubectl error (exit {result.exit_code})"
+    return f"{reason} ({_STATUS_CODES[reason]})"
+
+
+def _render_withheld(args: Any, result: CommandResult) -> str:
+    status = "ok" if result.ok else f"failed: {failure_status(result)}"
+    return f"$ {shell_quote(result.argv)}\n[{status}]\n{wrap_untrusted(args.__class__.__name__, WITHHELD)}"
+
+
+def _render(args: Any, result: CommandResult, *, withhold: bool = False) -> str:
+    """What the model sees of a tool call; `withhold` (a command touching a Secret) leaves status only."""
+    if withhold:
+        return _render_withheld(args, result)
     text = result.stdout
     if isinstance(args, GetArgs) and text.strip() and _is_json_get(result.argv):
         try:
@@ -483,7 +657,10 @@ class ToolBox:
                 f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()
             )
             return msg, ToolCall(name=name, input=raw, ok=False, is_error=True)
-        argv, stdin = tool.build(args)
+        try:
+            argv, stdin = tool.build(args)
+        except ToolInputError as exc:
+            return str(exc), ToolCall(name=name, input=raw, ok=False, is_error=True)
         verdict = classify(argv)
         allowed = CommandClass.READ if tool.kind == "read" else CommandClass.DRY_RUN
         if verdict.command_class != allowed:
@@ -494,4 +671,5 @@ class ToolBox:
         else:
             result = self.kubectl.run(argv, stdin=stdin)
         call = ToolCall(name=name, input=raw, argv=argv, ok=result.ok, duration_seconds=result.duration_seconds)
-        return _render(args, result), call
+        withhold = tool.kind == "dry-run" and touches_secret(argv, stdin)
+        return _render(args, result, withhold=withhold), call
