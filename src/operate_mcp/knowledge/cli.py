@@ -30,6 +30,14 @@ def _kb(args: argparse.Namespace, *, kubectl: bool = False) -> Any:
     return KnowledgeBase(settings, kubectl=Kubectl(settings) if kubectl else None)
 
 
+def _audited(kb: Any) -> dict[str, Any]:
+    """How a CLI change is made and recorded: a person's channel, audited under their OS account."""
+    from operate_mcp.audit.log import audit_log_for
+    from operate_mcp.identity import os_user
+
+    return {"channel": "cli", "audit": audit_log_for(kb.settings), "actor": os_user()}
+
+
 def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
 
@@ -92,10 +100,12 @@ def _create(args: argparse.Namespace) -> int:
     console = Console()
     try:
         text = _read_text(args.file)
-        result = manage_knowledge(_kb(args), "create", args.kind, yaml_text=text, replace=args.replace)
     except OSError as exc:
         console.print(f"[red]error:[/red] cannot read {escape(args.file)}: {escape(exc.strerror or str(exc))}")
         return 1
+    try:
+        kb = _kb(args)
+        result = manage_knowledge(kb, "create", args.kind, yaml_text=text, replace=args.replace, **_audited(kb))
     except OperateError as exc:
         return _fail(console, exc)
     report = result.report
@@ -114,7 +124,8 @@ def _delete(args: argparse.Namespace) -> int:
 
     console = Console()
     try:
-        result = manage_knowledge(_kb(args), "delete", args.kind, item_id=args.id)
+        kb = _kb(args)
+        result = manage_knowledge(kb, "delete", args.kind, item_id=args.id, **_audited(kb))
     except OperateError as exc:
         return _fail(console, exc)
     console.print(escape(result.message))
@@ -151,9 +162,10 @@ def _import(args: argparse.Namespace) -> int:
     kb = _kb(args)
     reports = []
     try:
+        audited = _audited(kb)
         sources: list[str | None] = [*args.paths] + ([None] if args.starter else [])
-        for source in sources:
-            reports.append(manage_knowledge(kb, "import", "pattern", path=source))
+        for source in sources:  # files say their own kinds; "pattern" is only the default for inline items
+            reports.append(manage_knowledge(kb, "import", "pattern", path=source, **audited))
     except OperateError as exc:
         return _fail(console, exc)
     if args.format == "json":
@@ -250,7 +262,9 @@ def add_knowledge_parsers(subparsers: argparse._SubParsersAction[argparse.Argume
     _common(p)
     p.set_defaults(func=_get)
 
-    p = commands.add_parser("create", help="create items from a YAML file ('-' for stdin); refuses existing ids")
+    p = commands.add_parser(
+        "create", help="create items of --kind from a YAML file ('-' for stdin); refuses existing ids"
+    )
     p.add_argument("file")
     p.add_argument("--replace", action="store_true", help="replace an item with the same id")
     _common(p)
