@@ -1,7 +1,8 @@
-"""Ed25519-signed checkpoints (C2SP signed-note style) and the key that signs them.
+"""Ed25519-signed checkpoints (C2SP signed-note style), the key that signs them, and their witnesses.
 
 A checkpoint commits to the log's size and last hash, so a later truncation or a rewritten tail
-no longer matches what was signed.
+no longer matches what was signed. A witness keeps a copy where the data dir's writer cannot
+rewrite it, so deleting checkpoints.log (or its newest notes with the entries they cover) shows too.
 """
 
 from __future__ import annotations
@@ -9,7 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import logging
+import logging.handlers
 import os
+import re
+import socket
 import stat
 from pathlib import Path
 
@@ -23,12 +28,19 @@ from operate_mcp.errors import OperateError
 ORIGIN = "operate-mcp/audit"
 KEY_NAME = "operate-mcp-audit"
 CHECKPOINTS_FILE = "checkpoints.log"
+WITNESS_SUFFIX = "-checkpoints.log"
+SYSLOG_ADDRESS = "/dev/log"
+SYSLOG_IDENT = "operate-mcp-audit"
 _SIG_PREFIX = "\u2014 "  # "— ", the signed-note signature line marker
 _ED25519_ALG = b"\x01"
 
 
 class AuditKeyError(OperateError):
     """The audit signing key is unreadable or too widely readable."""
+
+
+class AuditWitnessError(OperateError):
+    """A configured witness could not take a copy of a checkpoint."""
 
 
 class Checkpoint(BaseModel):
@@ -94,8 +106,8 @@ def sign_checkpoint(private_key: Ed25519PrivateKey, tree_size: int, root_hash: s
     )
 
 
-def parse_checkpoints(text: str) -> list[ParsedCheckpoint]:
-    """Every note in checkpoints.log, in order, with the line it starts on."""
+def parse_checkpoints(text: str, source: str = CHECKPOINTS_FILE) -> list[ParsedCheckpoint]:
+    """Every note in checkpoints.log (or a witness copy named `source`), in order, with its first line."""
     notes: list[ParsedCheckpoint] = []
     lines = text.split("\n")
     i = 0
@@ -113,13 +125,13 @@ def parse_checkpoints(text: str) -> list[ParsedCheckpoint]:
         while i < len(lines) and lines[i].startswith(_SIG_PREFIX):
             sigs.append(lines[i])
             i += 1
-        notes.append(_parse_note(start + 1, body, sigs))
+        notes.append(_parse_note(start + 1, body, sigs, source))
     return notes
 
 
-def _parse_note(line: int, body: list[str], sigs: list[str]) -> ParsedCheckpoint:
+def _parse_note(line: int, body: list[str], sigs: list[str], source: str = CHECKPOINTS_FILE) -> ParsedCheckpoint:
     def bad(why: str) -> ParsedCheckpoint:
-        return ParsedCheckpoint(line=line, error=f"checkpoint at {CHECKPOINTS_FILE} line {line} {why}")
+        return ParsedCheckpoint(line=line, error=f"checkpoint at {source} line {line} {why}")
 
     if len(body) < 3 or body[0] != ORIGIN:
         return bad(f"is malformed: expected '{ORIGIN}', a tree size and a root hash")
@@ -230,3 +242,79 @@ def load_public_key(path: Path) -> Ed25519PublicKey | None:
     if not isinstance(key, Ed25519PublicKey):
         raise AuditKeyError(f"audit public key {path} is not an Ed25519 key")
     return key
+
+
+# -- witnesses -------------------------------------------------------------------------------------
+
+
+def witness_file(witness: Path, host: str | None = None) -> Path:
+    """This host's copy in a witness directory, `<dir>/<host>-checkpoints.log`; a file is its own copy
+    (how another host, or an auditor, names one host's copy)."""
+    if witness.is_file():
+        return witness
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", host or socket.gethostname()) or "localhost"
+    return witness / f"{name}{WITNESS_SUFFIX}"
+
+
+class _BestEffortSysLogHandler(logging.handlers.SysLogHandler):
+    def handleError(self, record: logging.LogRecord) -> None:
+        """A syslog line that cannot be sent is lost quietly: syslog is the best-effort witness."""
+
+
+class CheckpointWitness:
+    """Sends each signed checkpoint where the data dir's writer cannot rewrite it.
+
+    * `directory`: the note is appended (O_APPEND, fsync) to `<directory>/<host>-checkpoints.log`, in
+      checkpoints.log's own format. Put the directory on another mount or host, with the file
+      append-only (`chattr +a`) or owned by someone else; `audit verify` compares against it. A
+      directory that cannot be written is an error (AuditWitnessError): the checkpoint is then only
+      local, and someone must know.
+    * syslog (`syslog_address`, /dev/log when present): one line per checkpoint carrying the whole
+      note, base64-encoded, for a remote syslog or journald. Best effort only: no socket, a full
+      buffer or a syslog daemon that drops the line all lose it silently, and nothing verifies it.
+    """
+
+    def __init__(self, directory: Path | None = None, *, syslog_address: str | None = SYSLOG_ADDRESS) -> None:
+        self.directory = directory
+        self.syslog_address = syslog_address
+
+    def send(self, checkpoint: Checkpoint) -> None:
+        self._to_syslog(checkpoint)
+        if self.directory is not None:
+            self._to_directory(checkpoint, self.directory)
+
+    def _to_directory(self, checkpoint: Checkpoint, directory: Path) -> None:
+        path = witness_file(directory)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            try:
+                payload = memoryview((checkpoint.note() + "\n").encode())
+                while payload:
+                    payload = payload[os.write(fd, payload) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise AuditWitnessError(
+                f"could not append the checkpoint for tree size {checkpoint.tree_size} to the audit witness "
+                f"{path} ({exc.strerror}); it is in {CHECKPOINTS_FILE} only. Check that "
+                "OPERATE_MCP_AUDIT_WITNESS_DIR is mounted and that this user may append to that file"
+            ) from exc
+
+    def _to_syslog(self, checkpoint: Checkpoint) -> None:
+        if self.syslog_address is None or not os.path.exists(self.syslog_address):
+            return
+        try:
+            handler = _BestEffortSysLogHandler(self.syslog_address, facility=logging.handlers.SysLogHandler.LOG_AUTH)
+        except OSError:
+            return
+        try:
+            handler.ident = f"{SYSLOG_IDENT}: "
+            note = base64.b64encode(checkpoint.note().encode()).decode()
+            message = (
+                f"checkpoint tree_size={checkpoint.tree_size} root={checkpoint.root_hash} "
+                f"time={checkpoint.time or '-'} key_id={checkpoint.key_id} note={note}"
+            )
+            handler.emit(logging.LogRecord(SYSLOG_IDENT, logging.INFO, __file__, 0, message, None, None))
+        finally:
+            handler.close()

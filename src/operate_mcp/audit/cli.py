@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from operate_mcp.audit.checkpoint import CheckpointWitness
 from operate_mcp.audit.log import AuditLog
 from operate_mcp.audit.verify import ALERTS_FILE, VerifyReport, verify
 from operate_mcp.config import add_data_dir_option, settings_for
@@ -54,11 +55,18 @@ def add_audit_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     verify_parser.add_argument(
         "--public-key", type=Path, metavar="PEM", help="checkpoint verification key kept outside the data dir"
     )
+    verify_parser.add_argument(
+        "--witness", nargs="?", const="", default=None, metavar="DIR",
+        help="compare checkpoints.log with the witness's copy: DIR/<host>-checkpoints.log, or that file itself "
+        "(default, and with no DIR: OPERATE_MCP_AUDIT_WITNESS_DIR when set)",
+    )
     add_data_dir_option(verify_parser)
     verify_parser.set_defaults(func=partial(_run_verify, parser=verify_parser))
 
     checkpoint_parser = commands.add_parser(
-        "checkpoint", help="sign the log's current size and last hash (run after executions and periodically)"
+        "checkpoint",
+        help="sign the log's current size and last hash (run after executions and periodically); a copy goes to "
+        "OPERATE_MCP_AUDIT_WITNESS_DIR and syslog",
     )
     checkpoint_parser.add_argument("--key", type=Path, default=None, help="Ed25519 signing key (PEM)")
     add_data_dir_option(checkpoint_parser)
@@ -85,7 +93,11 @@ def _run_verify(args: argparse.Namespace, *, parser: argparse.ArgumentParser) ->
     if args.to_date is not None and (args.date is not None or args.days is not None):
         parser.error("--to goes with --from, not with --date or --days")
     try:
-        data_dir = _data_dir(args)
+        settings = settings_for(args)
+        data_dir = settings.data_dir
+        witness = Path(args.witness) if args.witness else settings.audit_witness_dir
+        if args.witness == "" and witness is None:
+            parser.error("--witness without a directory needs OPERATE_MCP_AUDIT_WITNESS_DIR; or pass --witness DIR")
         report = verify(
             data_dir,
             date=args.date,
@@ -93,6 +105,7 @@ def _run_verify(args: argparse.Namespace, *, parser: argparse.ArgumentParser) ->
             from_date=args.from_date,
             to_date=args.to_date,
             public_key_path=args.public_key,
+            witness=witness,
         )
     except ValueError as exc:
         parser.error(str(exc))
@@ -119,6 +132,8 @@ def _print_report(report: VerifyReport, data_dir: Path) -> None:
         f"{_count(report.entries_checked, 'entry', 'entries')} in {files}, "
         f"{_count(report.checkpoints_checked, 'checkpoint')}"
     )
+    if report.witness is not None:
+        summary += f", {report.witness_checkpoints_checked} witnessed in {report.witness}"
     if report.ok:
         upto = f"; chain intact up to seq {report.verified_up_to_seq}" if report.verified_up_to_seq else ""
         console.print(f"[green]✓ audit log verified[/green]: {escape(summary)}{upto}")
@@ -135,7 +150,9 @@ def _print_report(report: VerifyReport, data_dir: Path) -> None:
 
 def _run_checkpoint(args: argparse.Namespace) -> int:
     try:
-        checkpoint = AuditLog(_data_dir(args), signing_key_path=args.key).checkpoint()
+        settings = settings_for(args)
+        witness = CheckpointWitness(settings.audit_witness_dir)
+        checkpoint = AuditLog(settings.data_dir, signing_key_path=args.key, witness=witness).checkpoint()
     except OperateError as exc:
         return _fail(exc)
     print(checkpoint.note(), end="")

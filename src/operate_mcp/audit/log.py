@@ -28,6 +28,7 @@ from operate_mcp.audit.checkpoint import (
     CHECKPOINTS_FILE,
     ORIGIN,
     Checkpoint,
+    CheckpointWitness,
     default_signing_key_path,
     load_or_create_signing_key,
     parse_checkpoints,
@@ -35,6 +36,7 @@ from operate_mcp.audit.checkpoint import (
     sign_checkpoint,
 )
 from operate_mcp.audit.redact import redact
+from operate_mcp.config import Settings
 from operate_mcp.errors import OperateError
 
 GENESIS_HASH = "0" * 64
@@ -219,8 +221,11 @@ def _write_all(fd: int, payload: bytes) -> None:
 class AuditLog:
     """Appends entries and signs checkpoints; safe across threads and processes sharing a data dir."""
 
-    def __init__(self, data_dir: Path, signing_key_path: Path | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, signing_key_path: Path | None = None, *, witness: CheckpointWitness | None = None
+    ) -> None:
         self.data_dir = data_dir
+        self.witness = witness if witness is not None else CheckpointWitness()  # syslog only, unless a dir
         self.audit_dir = data_dir / AUDIT_DIR
         self.checkpoints_path = self.audit_dir / CHECKPOINTS_FILE
         self.signing_key_path = signing_key_path or default_signing_key_path(data_dir)
@@ -359,6 +364,7 @@ class AuditLog:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+            self.witness.send(checkpoint)  # after the local copy: a witness never holds more than the log
             return checkpoint
 
     def _last_checkpoint(self, public_key: Ed25519PublicKey) -> Checkpoint | None:
@@ -458,3 +464,8 @@ class AuditLog:
                         line=number,
                     )
                 yield entry
+
+
+def audit_log_for(settings: Settings) -> AuditLog:
+    """The audit log of a configured installation: its data dir, and its checkpoint witness."""
+    return AuditLog(settings.data_dir, witness=CheckpointWitness(settings.audit_witness_dir))

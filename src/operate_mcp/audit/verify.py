@@ -13,6 +13,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ValidationError
 
 from operate_mcp.audit.checkpoint import (
@@ -22,6 +23,7 @@ from operate_mcp.audit.checkpoint import (
     load_public_key,
     parse_checkpoints,
     public_key_path_for,
+    witness_file,
 )
 from operate_mcp.audit.log import AUDIT_DIR, GENESIS_HASH, AuditEntry, day_files, entry_hash, find_entry
 
@@ -34,6 +36,10 @@ ProblemKind = Literal[
     "tail_rewritten",
     "bad_signature",
     "missing_checkpoint_key",
+    "checkpoints_deleted",
+    "checkpoint_missing",
+    "checkpoint_rewritten",
+    "witness_unavailable",
 ]
 ALERTS_FILE = Path("alerts") / "audit-integrity.log"
 
@@ -61,6 +67,8 @@ class VerifyReport(BaseModel):
     verified_up_to_seq: int | None = None  # every entry up to this seq (in the window) verified
     window_from: dt.date | None = None
     window_to: dt.date | None = None
+    witness: str | None = None  # the witness copy compared with checkpoints.log, when there was one
+    witness_checkpoints_checked: int = 0
 
 
 @dataclass
@@ -274,6 +282,138 @@ def _check_chain(records: list[_Record], anchor: _Record, problems: list[Problem
     return min(bad) if bad else None
 
 
+_Signed = tuple[str, int, Checkpoint]  # (file it was read from, line, checkpoint)
+
+
+def _valid_notes(
+    text: str, source: str, public_key: Ed25519PublicKey | None, public_key_path: Path, problems: list[Problem]
+) -> tuple[int, list[_Signed]]:
+    """(notes read, notes that parse and verify); without a public key, every note that parses."""
+    notes = parse_checkpoints(text, source)
+    valid: list[_Signed] = []
+    for note in notes:
+        if note.checkpoint is None:
+            problems.append(Problem(kind="bad_signature", file=source, line=note.line, message=note.error or ""))
+        elif public_key is not None and not note.checkpoint.verify_signature(public_key):
+            problems.append(
+                Problem(
+                    kind="bad_signature",
+                    file=source,
+                    line=note.line,
+                    message=f"checkpoint at {source} line {note.line} (tree size "
+                    f"{note.checkpoint.tree_size}) has a signature that does not verify with "
+                    f"{public_key_path}",
+                )
+            )
+        else:
+            valid.append((source, note.line, note.checkpoint))
+    return len(notes), valid
+
+
+def _signed(source: str, line: int, cp: Checkpoint) -> str:
+    whose = "the checkpoint" if source == CHECKPOINTS_FILE else "the witness's checkpoint"
+    return f"{whose} at {source} line {line} (signed {cp.time or 'at an unknown time'})"
+
+
+def _sizes(sizes: list[int]) -> str:
+    shown = ", ".join(str(n) for n in sizes[:5])
+    return shown + (f", … {sizes[-1]}" if len(sizes) > 5 else "")
+
+
+def _check_witness(
+    path: Path, local: list[_Signed], public_key: Ed25519PublicKey | None, public_key_path: Path,
+    expected: bool, problems: list[Problem],
+) -> tuple[int, list[_Signed]]:
+    """Compare the witness's copy with checkpoints.log: every witnessed checkpoint must still be there,
+    unchanged; returns (notes read, the witness's valid checkpoints)."""
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        if expected:
+            problems.append(
+                Problem(
+                    kind="witness_unavailable",
+                    file=path.name,
+                    message=f"the witness has no copy at {path}: nothing was witnessed from this host yet, or "
+                    "the copy was removed. Run `operate-mcp audit checkpoint` with OPERATE_MCP_AUDIT_WITNESS_DIR "
+                    "set to start one; from another host, pass the file: --witness DIR/<host>-checkpoints.log",
+                )
+            )
+        return 0, []
+    except OSError as exc:
+        problems.append(
+            Problem(
+                kind="witness_unavailable",
+                file=path.name,
+                message=f"cannot read the witness copy {path} ({exc.strerror}); mount the witness directory "
+                "or pass --witness with a readable path",
+            )
+        )
+        return 0, []
+    source = path.name if path.name != CHECKPOINTS_FILE else str(path)  # never mistaken for the local file
+    count, witnessed = _valid_notes(text, source, public_key, public_key_path, problems)
+    by_size: dict[int, list[_Signed]] = {}
+    for signed in witnessed:
+        by_size.setdefault(signed[2].tree_size, []).append(signed)
+    for size, same in by_size.items():
+        roots = {cp.root_hash: line for _, line, cp in same}
+        if len(roots) > 1:
+            (_, first), (_, second) = sorted(roots.items(), key=lambda r: r[1])[:2]
+            problems.append(
+                Problem(
+                    kind="checkpoint_rewritten",
+                    file=source,
+                    line=second,
+                    message=f"the witness {source} holds checkpoints with different roots for tree size {size} "
+                    f"(lines {first} and {second}): one of them was signed over a rewritten log",
+                )
+            )
+    kept = {(cp.tree_size, cp.root_hash, cp.time, cp.signature) for _, _, cp in local}
+    local_by_size: dict[int, list[_Signed]] = {}
+    for signed in local:
+        local_by_size.setdefault(signed[2].tree_size, []).append(signed)
+    missing: list[_Signed] = []
+    reported: set[int] = set()
+    for signed in witnessed:
+        _, line, cp = signed
+        if (cp.tree_size, cp.root_hash, cp.time, cp.signature) in kept:
+            continue
+        other = next((lc for lc in local_by_size.get(cp.tree_size, []) if lc[2].root_hash != cp.root_hash), None)
+        if other is None:
+            missing.append(signed)
+            continue
+        if cp.tree_size in reported:
+            continue
+        reported.add(cp.tree_size)
+        _, local_line, local_cp = other
+        problems.append(
+            Problem(
+                kind="checkpoint_rewritten",
+                file=CHECKPOINTS_FILE,
+                line=local_line,
+                message=f"the checkpoint at {CHECKPOINTS_FILE} line {local_line} (tree size {cp.tree_size}, root "
+                f"{local_cp.root_hash[:12]}…) differs from the witness's copy at {source} line {line} (root "
+                f"{cp.root_hash[:12]}…): it was re-signed over a different log",
+            )
+        )
+    if missing:
+        newest = max(missing, key=lambda m: m[2].tree_size)[2]
+        sizes = sorted({cp.tree_size for _, _, cp in missing})
+        were = "is" if len(missing) == 1 else "are"
+        problems.append(
+            Problem(
+                kind="checkpoint_missing",
+                file=source,
+                line=missing[0][1],
+                message=f"{len(missing)} checkpoint{'s' if len(missing) != 1 else ''} the witness {source} holds "
+                f"{were} missing from {CHECKPOINTS_FILE} (tree size {_sizes(sizes)}; the newest signed "
+                f"{newest.time or 'at an unknown time'}): checkpoints were deleted, which hides a truncated "
+                "or rewritten log",
+            )
+        )
+    return count, witnessed
+
+
 def _check_checkpoints(
     audit_dir: Path,
     public_key_path: Path,
@@ -281,52 +421,54 @@ def _check_checkpoints(
     includes_end: bool,
     log_last: _Record | None,
     problems: list[Problem],
-) -> tuple[int, int | None]:
-    """Signatures, truncation and rewritten tails; returns (notes read, last seq a checkpoint vouches for)."""
+    *,
+    key_present: str | None = None,
+    witness: Path | None = None,
+) -> tuple[int, int | None, int]:
+    """Signatures, truncation, rewritten tails and the witness's copy; returns (notes read, last seq a
+    checkpoint vouches for, witness notes read). `key_present` names a signing or public key that
+    exists: then checkpoints were signed, and their absence is a problem."""
     try:
         text = (audit_dir / CHECKPOINTS_FILE).read_text(errors="replace")
     except FileNotFoundError:
-        return 0, None
-    notes = parse_checkpoints(text)
-    if not notes:
-        return 0, None
+        text = None
+    notes = parse_checkpoints(text or "")
+    if not notes and key_present is not None:
+        state = "is missing" if text is None else "holds no checkpoints"
+        problems.append(
+            Problem(
+                kind="checkpoints_deleted",
+                file=CHECKPOINTS_FILE,
+                message=f"{CHECKPOINTS_FILE} {state} but the signing key {key_present} exists, so checkpoints "
+                "were signed: the file was deleted or emptied, which hides a truncated log. Compare with the "
+                "witness's copy (audit verify --witness DIR) and restore it from there",
+            )
+        )
+    witness_text_exists = witness is not None and witness.exists()
+    if not notes and not witness_text_exists:
+        if witness is not None:
+            _check_witness(witness, [], None, public_key_path, key_present is not None, problems)
+        return 0, None, 0
     public_key = load_public_key(public_key_path)
     if public_key is None:
+        holder = f"{CHECKPOINTS_FILE} holds {len(notes)} checkpoints" if notes else "the witness holds checkpoints"
         problems.append(
             Problem(
                 kind="missing_checkpoint_key",
                 file=CHECKPOINTS_FILE,
-                message=f"{CHECKPOINTS_FILE} holds {len(notes)} checkpoints but the public key "
-                f"{public_key_path} is missing, so their signatures cannot be checked; restore it or "
-                "pass --public-key",
+                message=f"{holder} but the public key {public_key_path} is missing, so their signatures cannot "
+                "be checked; restore it or pass --public-key",
             )
         )
-    valid: list[tuple[int, Checkpoint]] = []
-    for note in notes:
-        if note.checkpoint is None:
-            problems.append(
-                Problem(kind="bad_signature", file=CHECKPOINTS_FILE, line=note.line, message=note.error or "")
-            )
-        elif public_key is not None and not note.checkpoint.verify_signature(public_key):
-            problems.append(
-                Problem(
-                    kind="bad_signature",
-                    file=CHECKPOINTS_FILE,
-                    line=note.line,
-                    message=f"checkpoint at {CHECKPOINTS_FILE} line {note.line} (tree size "
-                    f"{note.checkpoint.tree_size}) has a signature that does not verify with "
-                    f"{public_key_path}",
-                )
-            )
-        else:
-            valid.append((note.line, note.checkpoint))
+    _, valid = _valid_notes(text or "", CHECKPOINTS_FILE, public_key, public_key_path, problems)
+    witness_count = 0
+    if witness is not None:
+        witness_count, witnessed = _check_witness(witness, valid, public_key, public_key_path, True, problems)
+        valid = valid + witnessed  # checkpoints.log first: its notes are the ones named when both agree
     if not valid:
-        return len(notes), None
+        return len(notes), None, witness_count
 
-    def signed(line: int, cp: Checkpoint) -> str:
-        return f"the checkpoint at {CHECKPOINTS_FILE} line {line} (signed {cp.time or 'at an unknown time'})"
-
-    top_line, top = max(valid, key=lambda v: v[1].tree_size)
+    top_source, top_line, top = max(valid, key=lambda v: v[2].tree_size)
     last_seq = log_last.seq if log_last else 0
     if includes_end and top.tree_size > last_seq:
         end = f"seq {last_seq} ({log_last.where()})" if log_last else "no entries"
@@ -339,8 +481,8 @@ def _check_checkpoints(
                 file=log_last.file if log_last else None,
                 line=log_last.line if log_last else None,
                 seq=last_seq + 1,
-                message=f"the log ends at {end} but {signed(top_line, top)} covers {top.tree_size} entries: "
-                f"{gone} removed from the end (truncated)",
+                message=f"the log ends at {end} but {_signed(top_source, top_line, top)} covers {top.tree_size} "
+                f"entries: {gone} removed from the end (truncated)",
             )
         )
     by_seq: dict[int, _Record] = {}
@@ -349,8 +491,8 @@ def _check_checkpoints(
     lo = min(by_seq, default=0)
     hi = max(by_seq, default=-1)
     matched: list[int] = []
-    mismatched: list[tuple[int, Checkpoint, _Record]] = []
-    for line, cp in valid:
+    mismatched: list[tuple[str, int, Checkpoint, _Record]] = []
+    for source, line, cp in valid:
         record = by_seq.get(cp.tree_size)
         outside = not lo <= cp.tree_size <= hi
         if record is None and outside and cp is top and includes_end and 0 < cp.tree_size <= last_seq:
@@ -363,10 +505,10 @@ def _check_checkpoints(
         if record.hash == cp.root_hash:
             matched.append(cp.tree_size)
         else:
-            mismatched.append((line, cp, record))
+            mismatched.append((source, line, cp, record))
     if not mismatched:
-        return len(notes), None
-    line, cp, record = min(mismatched, key=lambda m: m[1].tree_size)
+        return len(notes), None, witness_count
+    source, line, cp, record = min(mismatched, key=lambda m: m[2].tree_size)
     good = max((size for size in matched if size < cp.tree_size), default=None)
     since = f"at or before seq {cp.tree_size}"
     if good:
@@ -377,11 +519,11 @@ def _check_checkpoints(
             file=record.file,
             line=record.line,
             seq=record.seq,
-            message=f"entry seq {record.seq} in {record.where()} does not match {signed(line, cp)}, "
+            message=f"entry seq {record.seq} in {record.where()} does not match {_signed(source, line, cp)}, "
             f"whose root at tree size {cp.tree_size} is {cp.root_hash[:12]}…: the log was rewritten {since}",
         )
     )
-    return len(notes), good or 0
+    return len(notes), good or 0, witness_count
 
 
 def verify(
@@ -394,11 +536,14 @@ def verify(
     public_key_path: Path | None = None,
     today: dt.date | None = None,
     alert: bool = True,
+    witness: Path | None = None,
 ) -> VerifyReport:
     """Verify the day files in the window (all by default) against their chain and the checkpoints.
 
     A window's first entry is checked against the last entry of the nearest earlier day file, so
-    `--days 1` still notices a break at midnight. Failures are appended to alerts/audit-integrity.log.
+    `--days 1` still notices a break at midnight. `witness` (a witness directory, or one host's copy
+    in it) is compared with checkpoints.log: a checkpoint missing or changed there, or a log shorter
+    than a witnessed checkpoint, is a problem. Failures are appended to alerts/audit-integrity.log.
     """
     window_from, window_to = resolve_window(date=date, days=days, from_date=from_date, to_date=to_date, today=today)
     audit_dir = data_dir / AUDIT_DIR
@@ -434,9 +579,12 @@ def verify(
             if found is not None:
                 log_last = _Record(path.name, found[1], found[0].seq, found[0].hash, found[0].prev_hash, True)
                 break
-    key_path = public_key_path or public_key_path_for(default_signing_key_path(data_dir))
-    checkpoints_checked, rewritten_after = _check_checkpoints(
-        audit_dir, key_path, records, includes_end, log_last, problems
+    signing_key = default_signing_key_path(data_dir)
+    key_path = public_key_path or public_key_path_for(signing_key)
+    key_present = next((str(k) for k in (signing_key, key_path) if k.exists()), None)
+    witness_path = witness_file(witness) if witness is not None else None
+    checkpoints_checked, rewritten_after, witnessed = _check_checkpoints(
+        audit_dir, key_path, records, includes_end, log_last, problems, key_present=key_present, witness=witness_path
     )
 
     verified_up_to: int | None = None
@@ -472,6 +620,8 @@ def verify(
         verified_up_to_seq=verified_up_to,
         window_from=window_from,
         window_to=window_to,
+        witness=str(witness_path) if witness_path is not None else None,
+        witness_checkpoints_checked=witnessed,
     )
     if problems and alert:
         write_alerts(data_dir, problems)

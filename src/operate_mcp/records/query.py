@@ -8,6 +8,7 @@ word is a quoted phrase, so FTS5 operators in the input (`NEAR(`, `*`, `"`, `:`)
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -178,14 +179,37 @@ MAX_NESTING = 32
 
 
 def _check_size(query: str) -> None:
-    """Bounds that keep a hostile query from exhausting the parser's or SQLite's recursion."""
+    """Bounds that keep a hostile query from exhausting lark's, Python's or SQLite's recursion.
+
+    Counted on the tokens before anything recursive runs: parentheses may nest 32 deep, and at most
+    32 `NOT`s or `-`s may apply to any one term (`NOT NOT a`, `-(-(a))` and `NOT (x -(y))` all count).
+    """
     if len(query) > MAX_QUERY_CHARS:
         raise QuerySyntaxError(query[:80] + "…", 80, f"the query is longer than {MAX_QUERY_CHARS} characters")
-    depth = 0
-    for m in re.finditer(r'"(?:[^"\\]|\\.)*"?|[()]', query):
-        depth += {"(": 1, ")": -1}.get(m.group(), 0)
-        if depth > MAX_NESTING:
-            raise QuerySyntaxError(query, m.start(), f"parentheses nest deeper than {MAX_NESTING} levels")
+    opened: list[int] = []  # negations in force outside each open '('
+    negated = 0  # negations in force on the current group
+    pending = 0  # NOT / - tokens waiting for their term or group
+    try:
+        for tok in _parser().lex(query):
+            pos = tok.start_pos or 0
+            if tok.type in ("_NOT", "_NEG"):
+                pending += 1
+                if negated + pending > MAX_NESTING:
+                    raise QuerySyntaxError(
+                        query, pos, f"NOT and - nest deeper than {MAX_NESTING} levels; simplify the query "
+                        "(NOT NOT x is just x)"
+                    )
+            elif tok.type == "LPAR":
+                if len(opened) == MAX_NESTING:
+                    raise QuerySyntaxError(query, pos, f"parentheses nest deeper than {MAX_NESTING} levels")
+                opened.append(negated)
+                negated, pending = negated + pending, 0
+            elif tok.type == "RPAR":
+                negated, pending = (opened.pop() if opened else 0), 0
+            else:
+                pending = 0
+    except UnexpectedInput:
+        return  # a lexing error: the parser reports it, with its caret
 
 
 def parse_query(query: str) -> Node | None:
@@ -207,10 +231,16 @@ def parse_query(query: str) -> Node | None:
 
 @dataclass(frozen=True)
 class CompiledQuery:
-    """A WHERE clause over `runs` made of constant SQL, and the values to bind to its `?`s."""
+    """A WHERE clause over `runs` made of constant SQL, and the values to bind to its `?`s.
+
+    `ctes` is empty, or a `WITH ... ` clause (ending in a space) that must start the statement: very
+    deeply nested queries are split into named parts there (see `_SPILL_DEPTH`). `params` binds the
+    `?`s of `ctes` first, then those of `where`.
+    """
 
     where: str
     params: tuple[object, ...]
+    ctes: str = ""
 
 
 Clause = tuple[str, list[object]]
@@ -228,15 +258,19 @@ class _Problem(Exception):
 _FTS_MATCH = "runs.seq IN (SELECT rowid FROM runs_fts WHERE runs_fts MATCH ?)"
 
 # qualifier -> (column or side-table subquery) ; the keys are the only SQL that depends on input shape
+# Free-form values are compared case-folded (see `fold`): store.py keeps a folded copy of intent,
+# triggered_by, caller and failed step in the *_key columns, and stores tags folded. Ids, purposes,
+# namespaces and resource names are ASCII, which the columns' NOCASE collation already folds.
 _COLUMNS = {
-    "intent": "runs.intent",
-    "triggered_by": "runs.triggered_by",
-    "caller": "runs.caller",
+    "intent": "runs.intent_key",
+    "triggered_by": "runs.triggered_by_key",
+    "caller": "runs.caller_key",
     "parent": "runs.parent_id",
     "session": "runs.session_id",
-    "step": "runs.failed_step",
+    "step": "runs.failed_step_key",
     "purpose": "runs.purpose",
 }
+_FOLDED = frozenset({"intent", "triggered_by", "caller", "step", "tag"})
 _SIDE = {
     "tag": ("SELECT run FROM run_tags WHERE tag = ?", "SELECT run FROM run_tags WHERE tag LIKE ? ESCAPE '\\'"),
     "namespace": (
@@ -266,6 +300,15 @@ _KIND_ALIASES = {
 _DURATION = re.compile(r"^(>=|<=|>|<|=)?(\d+(?:\.\d+)?)(s|m|h)?$")
 _DURATION_RANGE = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h)?\.\.(\d+(?:\.\d+)?)(s|m|h)?$")
 _UNIT = {None: 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def fold(text: str) -> str:
+    """Unicode case folding, composed (NFC): how qualifier values are stored and compared.
+
+    SQLite's NOCASE and LIKE fold ASCII letters only, so `intent:"DÉPLOYER …"` would miss
+    "déployer …"; folding both sides in Python makes every script case-insensitive.
+    """
+    return unicodedata.normalize("NFC", text.casefold())
 
 
 def _like(value: str) -> str:
@@ -348,14 +391,14 @@ def _before(q: Qualifier) -> Clause:
 
 def _column(name: str) -> Callable[[Qualifier], Clause]:
     def handler(q: Qualifier) -> Clause:
-        return _eq_or_glob(_COLUMNS[name], q.value)
+        return _eq_or_glob(_COLUMNS[name], fold(q.value) if name in _FOLDED else q.value)
 
     return handler
 
 
 def _side(name: str) -> Callable[[Qualifier], Clause]:
     def handler(q: Qualifier) -> Clause:
-        return _in_side(_SIDE[name], q.value)
+        return _in_side(_SIDE[name], fold(q.value) if name in _FOLDED else q.value)
 
     return handler
 
@@ -385,67 +428,147 @@ def _phrase(text: Text) -> str:
     return f"{quoted} *" if prefix and core else quoted
 
 
-def _fts(node: Node) -> str | None:
-    """The FTS5 expression for a subtree made only of free text, else None (FTS5 has no unary NOT)."""
-    if isinstance(node, Text):
-        return _phrase(node)
-    if isinstance(node, Or):
-        parts = [_fts(item) for item in node.items]
-        return None if any(p is None for p in parts) else "(" + " OR ".join(p for p in parts if p) + ")"
-    if isinstance(node, And):
-        positive: list[str] = []
-        negative: list[str] = []
+def _normal(node: Node, negated: bool = False) -> Node:
+    """Negation normal form: NOT pushed down to the terms (De Morgan), double negations dropped, nested
+    ANDs merged into their AND and ORs into their OR. The SQL is then only as deep as AND and OR
+    alternate, never as deep as the NOTs. Equivalent to the tree as typed, because a negated term is
+    made two-valued (NULL is false) before NOT, and a formula without NOT treats NULL as false anyway.
+    """
+    if isinstance(node, Not):
+        return _normal(node.item, not negated)
+    if isinstance(node, And | Or):
+        kind = Or if isinstance(node, And) == negated else And
+        items: list[Node] = []
         for item in node.items:
-            part = _fts(item.item) if isinstance(item, Not) else _fts(item)
+            child = _normal(item, negated)
+            items.extend(child.items if isinstance(child, kind) else (child,))
+        return kind(tuple(items))
+    return Not(node) if negated else node
+
+
+# FTS5's expression parser has a fixed stack like SQLite's: deeper free-text structures are split
+# into several MATCHes combined in SQL instead.
+_MAX_FTS_DEPTH = 8
+
+
+def _fts_depth(node: Node) -> tuple[str, int] | None:
+    """The FTS5 expression for a subtree made only of free text and how deeply its groups nest,
+    else None (FTS5 has no unary NOT). The deepest part goes first: nesting costs the parser least there.
+    """
+    if isinstance(node, Text):
+        return _phrase(node), 0
+    if isinstance(node, Or):
+        parts = [_fts_depth(item) for item in node.items]
+        if any(p is None for p in parts):
+            return None
+        ordered = sorted((p for p in parts if p), key=lambda p: -p[1])
+        depth = 1 + ordered[0][1]
+        return ("(" + " OR ".join(e for e, _ in ordered) + ")", depth) if depth <= _MAX_FTS_DEPTH else None
+    if isinstance(node, And):
+        positive: list[tuple[str, int]] = []
+        negative: list[tuple[str, int]] = []
+        for item in node.items:
+            part = _fts_depth(item.item) if isinstance(item, Not) else _fts_depth(item)
             if part is None:
                 return None
             (negative if isinstance(item, Not) else positive).append(part)
         if not positive:
             return None
-        expr = "(" + " AND ".join(positive) + ")"
-        return "(" + expr + "".join(f" NOT {n}" for n in negative) + ")"
+        positive.sort(key=lambda p: -p[1])
+        depth = 1 + max(d for _, d in positive + negative)
+        if depth > _MAX_FTS_DEPTH:
+            return None
+        expr = "(" + " AND ".join(e for e, _ in positive) + ")"
+        return "(" + expr + "".join(f" NOT {n}" for n, _ in negative) + ")", depth
     return None
+
+
+def _fts(node: Node) -> str | None:
+    found = _fts_depth(node)
+    return None if found is None else found[0]
 
 
 def _is_textual(node: Node) -> bool:
     return _fts(node.item if isinstance(node, Not) else node) is not None
 
 
-def _sql(node: Node) -> Clause:
-    fts = _fts(node)
-    if fts is not None:
-        return _FTS_MATCH, [fts]
-    if isinstance(node, Qualifier):
-        handler = QUALIFIERS.get(node.name)
-        if handler is None:
-            raise _Problem(
-                node.position,
-                f"unknown qualifier {node.name + ':'!r}; known: {', '.join(q + ':' for q in QUALIFIERS)} "
-                '(quote text that contains a colon: "error: x")',
-            )
-        if node.value == "":
-            raise _Problem(node.value_position, f"{node.name}: needs a value right after the colon")
-        return handler(node)
-    if isinstance(node, Not):
-        inner, params = _sql(node.item)
-        return f"NOT COALESCE(({inner}), 0)", params
-    assert isinstance(node, And | Or)
+@dataclass(frozen=True)
+class _Sql:
+    """A compiled subtree: its SQL, its parameters in order, and how deeply ANDs and ORs nest in it."""
+
+    text: str
+    params: list[object]
+    depth: int = 0
+    joiner: str = ""  # " AND " or " OR " for a compound, "" for one term
+
+
+def _group_text(node: And | Or) -> list[Node]:
+    """The free-text parts of an AND or OR, merged into as few FTS5 MATCHes as possible."""
     items = list(node.items)
-    # Free-text parts of a mixed AND/OR become one FTS5 MATCH instead of one subquery per word.
     textual = [i for i in items if _is_textual(i)]
-    grouped: Node | None = None
-    if len(textual) > 1 and (isinstance(node, And) and any(not isinstance(t, Not) for t in textual)):
-        grouped = And(tuple(textual))
-    elif len(textual) > 1 and isinstance(node, And):  # -a -b is NOT (a OR b): still one MATCH
-        grouped = Not(Or(tuple(t.item for t in textual if isinstance(t, Not))))
-    elif len(textual) > 1 and isinstance(node, Or) and not any(isinstance(t, Not) for t in textual):
-        grouped = Or(tuple(textual))
-    if grouped is not None:
-        items = [i for i in items if i not in textual]
+    positive: list[Node] = [t for t in textual if not isinstance(t, Not)]
+    negative = [t.item for t in textual if isinstance(t, Not)]
+    groups: list[tuple[list[Node], Node]] = []
+    if isinstance(node, And) and len(textual) > 1 and positive:
+        groups.append((textual, And(tuple(textual))))
+    elif isinstance(node, And) and len(textual) > 1:  # -a -b is NOT (a OR b): still one MATCH
+        groups.append((textual, Not(Or(tuple(negative)))))
+    if isinstance(node, Or) and len(positive) > 1:
+        groups.append((positive, Or(tuple(positive))))
+    if isinstance(node, Or) and len(negative) > 1:  # -a OR -b is NOT (a AND b)
+        groups.append(([t for t in textual if isinstance(t, Not)], Not(And(tuple(negative)))))
+    for members, grouped in reversed(groups):
+        if not _is_textual(grouped):  # too deep for one FTS5 expression: each part on its own
+            continue
+        items = [i for i in items if not any(i is m for m in members)]
         items.insert(0, grouped)
-    clauses = [_sql(i) for i in items]
-    joiner = " AND " if isinstance(node, And) else " OR "
-    return joiner.join(f"({c})" for c, _ in clauses), [p for _, ps in clauses for p in ps]
+    return items
+
+
+# SQLite's parser has a fixed stack of 100 entries; each level of AND/OR nesting takes one to three
+# of them. A part that nests this deep becomes a named subquery in a WITH clause instead, whose body
+# the parser reads on its own, so no statement nests deeper than this whatever the query's shape.
+_SPILL_DEPTH = 12
+_CTE = "{name}(seq) AS (SELECT seq FROM runs WHERE {where})"
+
+
+class _Compiler:
+    """Turns a normalised tree into SQL, collecting the parts it moves into the WITH clause."""
+
+    def __init__(self) -> None:
+        self.ctes: list[tuple[str, list[object]]] = []
+
+    def sql(self, node: Node) -> _Sql:
+        fts = _fts(node)
+        if fts is not None:
+            return _Sql(_FTS_MATCH, [fts])
+        if isinstance(node, Qualifier):
+            handler = QUALIFIERS.get(node.name)
+            if handler is None:
+                raise _Problem(
+                    node.position,
+                    f"unknown qualifier {node.name + ':'!r}; known: {', '.join(q + ':' for q in QUALIFIERS)} "
+                    '(quote text that contains a colon: "error: x")',
+                )
+            if node.value == "":
+                raise _Problem(node.value_position, f"{node.name}: needs a value right after the colon")
+            text, params = handler(node)
+            return _Sql(text, params)
+        if isinstance(node, Not):  # after _normal, only around a term or a group of free text
+            inner = self.sql(node.item)
+            return _Sql(f"NOT COALESCE(({inner.text}), 0)", inner.params, inner.depth)
+        assert isinstance(node, And | Or)
+        joiner = " AND " if isinstance(node, And) else " OR "
+        # Deepest part first: the parser's stack grows by one '(' per level there, but by '( expr AND'
+        # for a part further right. ORs inside an AND need their parentheses; nothing else does.
+        parts = sorted((self.sql(i) for i in _group_text(node)), key=lambda p: -p.depth)
+        text = joiner.join(f"({p.text})" if p.joiner == " OR " and joiner == " AND " else p.text for p in parts)
+        compiled = _Sql(text, [x for p in parts for x in p.params], 1 + parts[0].depth, joiner)
+        if compiled.depth < _SPILL_DEPTH:
+            return compiled
+        name = f"q{len(self.ctes) + 1}"  # a constant name, numbered: never user text
+        self.ctes.append((_CTE.format(name=name, where=compiled.text), compiled.params))
+        return _Sql(f"runs.seq IN {name}", [])
 
 
 def compile_query(query: str) -> CompiledQuery:
@@ -453,8 +576,13 @@ def compile_query(query: str) -> CompiledQuery:
     tree = parse_query(query)
     if tree is None:
         return CompiledQuery("1", ())
+    compiler = _Compiler()
     try:
-        where, params = _sql(tree)
+        compiled = compiler.sql(_normal(tree))
     except _Problem as problem:
         raise QuerySyntaxError(query, problem.position, problem.message) from None
-    return CompiledQuery(where, tuple(params))
+    if not compiler.ctes:
+        return CompiledQuery(compiled.text, tuple(compiled.params))
+    ctes = "WITH " + ", ".join(text for text, _ in compiler.ctes) + " "
+    params = [x for _, ps in compiler.ctes for x in ps] + compiled.params
+    return CompiledQuery(compiled.text, tuple(params), ctes)

@@ -27,10 +27,10 @@ from pydantic import BaseModel, Field
 
 from operate_mcp.fileio import atomic_write
 from operate_mcp.records.models import ExecutionRecord, RecordError, RecordNotFound, RunStatus
-from operate_mcp.records.query import compile_query
+from operate_mcp.records.query import CompiledQuery, compile_query, fold
 from operate_mcp.records.summary import RunSummary, summarize
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "records.db"
 ARCHIVE_DIR = "archive"
 MAX_PER_PAGE = 500
@@ -81,17 +81,40 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX run_resources_run ON run_resources (run);
     CREATE VIRTUAL TABLE runs_fts USING fts5 (intent, output, logs, error, tokenize = 'unicode61 remove_diacritics 2');
     """,
+    # 2: qualifier values compare Unicode case-folded (query.fold, registered as search_fold): NOCASE folds
+    # ASCII only. Folded copies of the free-form columns, their indexes, and tags stored folded.
+    """
+    ALTER TABLE runs ADD COLUMN intent_key TEXT NOT NULL DEFAULT '' COLLATE NOCASE;
+    ALTER TABLE runs ADD COLUMN triggered_by_key TEXT NOT NULL DEFAULT '' COLLATE NOCASE;
+    ALTER TABLE runs ADD COLUMN caller_key TEXT NOT NULL DEFAULT '' COLLATE NOCASE;
+    ALTER TABLE runs ADD COLUMN failed_step_key TEXT COLLATE NOCASE;
+    UPDATE runs SET intent_key = search_fold(intent), triggered_by_key = search_fold(triggered_by),
+        caller_key = search_fold(caller), failed_step_key = search_fold(failed_step);
+    CREATE INDEX runs_intent_key ON runs (intent_key, status, duration_seconds, started_at, intent);
+    DROP INDEX runs_triggered_by;
+    CREATE INDEX runs_triggered_by_key ON runs (triggered_by_key);
+    DROP INDEX runs_failed_step;
+    CREATE INDEX runs_failed_step_key ON runs (failed_step_key);
+    CREATE TABLE run_tags_folded (run INTEGER NOT NULL, tag TEXT NOT NULL COLLATE NOCASE, PRIMARY KEY (tag, run))
+        WITHOUT ROWID;
+    INSERT OR IGNORE INTO run_tags_folded (run, tag) SELECT run, search_fold(tag) FROM run_tags;
+    DROP TABLE run_tags;
+    ALTER TABLE run_tags_folded RENAME TO run_tags;
+    CREATE INDEX run_tags_run ON run_tags (run);
+    """,
 )
 
 _UPSERT = """
 INSERT INTO runs (id, started_at, finished_at, status, intent, triggered_by, caller, purpose, parent_id,
-                  session_id, duration_seconds, failed_step)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  session_id, duration_seconds, failed_step, intent_key, triggered_by_key, caller_key, failed_step_key)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
     started_at = excluded.started_at, finished_at = excluded.finished_at, status = excluded.status,
     intent = excluded.intent, triggered_by = excluded.triggered_by, caller = excluded.caller,
     purpose = excluded.purpose, parent_id = excluded.parent_id, session_id = excluded.session_id,
-    duration_seconds = excluded.duration_seconds, failed_step = excluded.failed_step
+    duration_seconds = excluded.duration_seconds, failed_step = excluded.failed_step,
+    intent_key = excluded.intent_key, triggered_by_key = excluded.triggered_by_key,
+    caller_key = excluded.caller_key, failed_step_key = excluded.failed_step_key
 RETURNING seq
 """
 _DELETE_SIDE = (
@@ -101,9 +124,9 @@ _DELETE_SIDE = (
     "DELETE FROM run_resources WHERE run = ?",
     "DELETE FROM runs_fts WHERE rowid = ?",
 )
-# Facets show the 10 most frequent values. `{where}` below is always query.py's output:
+# Facets show the 10 most frequent values. `{where}` and `{ctes}` below are always query.py's output:
 # constant SQL fragments; user values are bound parameters.
-_HITS = "CREATE TEMP TABLE hits AS SELECT seq, started_at, status, intent FROM runs WHERE {where}"
+_HITS = "CREATE TEMP TABLE hits AS {ctes}SELECT seq, started_at, status, intent FROM runs WHERE {where}"
 _HITS_PAGE = (  # sort the small hit rows first, then read only the page's records
     "SELECT r.record FROM (SELECT seq, started_at FROM temp.hits ORDER BY started_at DESC, seq DESC LIMIT ? OFFSET ?)"
     " AS h JOIN run_records AS r ON r.seq = h.seq ORDER BY h.started_at DESC, h.seq DESC"
@@ -122,7 +145,7 @@ _ALL_FACETS = {
     " ORDER BY n DESC, namespace LIMIT 10",
 }
 _EXPORT_BATCH = (
-    "SELECT runs.started_at, runs.seq, r.record FROM runs JOIN run_records AS r ON r.seq = runs.seq"
+    "{ctes}SELECT runs.started_at, runs.seq, r.record FROM runs JOIN run_records AS r ON r.seq = runs.seq"
     " WHERE ({where}) AND (runs.started_at, runs.seq) < (?, ?)"
     " ORDER BY runs.started_at DESC, runs.seq DESC LIMIT ?"
 )
@@ -183,6 +206,10 @@ class RetentionResult(BaseModel):
     files: list[Path]
 
 
+def _fold_or_none(text: str | None) -> str | None:
+    return None if text is None else fold(text)
+
+
 def _epoch(moment: datetime | None) -> float | None:
     return None if moment is None else moment.timestamp()
 
@@ -232,6 +259,7 @@ class RecordStore:
         self._db.execute(f"PRAGMA synchronous = {synchronous}")
         self._db.execute("PRAGMA cache_size = -32000")  # 32 MB of page cache: facets over large stores
         self._db.execute("PRAGMA temp_store = MEMORY")  # search's temp.hits never touches the disk
+        self._db.create_function("search_fold", 1, _fold_or_none, deterministic=True)  # for migration 2
         self._migrate()
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -306,12 +334,16 @@ class RecordStore:
                 record.session_id,
                 record.duration_seconds,
                 record.failed_step,
+                fold(record.intent),
+                fold(record.triggered_by),
+                fold(record.caller),
+                None if record.failed_step is None else fold(record.failed_step),
             ),
         ).fetchone()[0]
         for statement in _DELETE_SIDE:
             db.execute(statement, (seq,))
         db.execute("INSERT INTO run_records (seq, record) VALUES (?, ?)", (seq, record.model_dump_json()))
-        db.executemany("INSERT INTO run_tags (run, tag) VALUES (?, ?)", [(seq, t) for t in record.tags])
+        db.executemany("INSERT OR IGNORE INTO run_tags (run, tag) VALUES (?, ?)", [(seq, fold(t)) for t in record.tags])
         db.executemany(
             "INSERT INTO run_namespaces (run, namespace) VALUES (?, ?)", [(seq, n) for n in record.namespaces]
         )
@@ -357,7 +389,7 @@ class RecordStore:
                 if compiled.where == "1":
                     total, rows, facets = self._search_all(per_page, offset)
                 else:
-                    total, rows, facets = self._search_hits(compiled.where, compiled.params, per_page, offset)
+                    total, rows, facets = self._search_hits(compiled, per_page, offset)
             finally:
                 self._db.execute("DROP TABLE IF EXISTS temp.hits")
                 self._db.execute("COMMIT")
@@ -365,11 +397,11 @@ class RecordStore:
         return SearchPage(query=query, total=total, page=page, per_page=per_page, items=items, facets=facets)
 
     def _search_hits(
-        self, where: str, params: Sequence[object], limit: int, offset: int
+        self, compiled: CompiledQuery, limit: int, offset: int
     ) -> tuple[int, list[tuple[object, ...]], Facets]:
         """Evaluate the filter once into temp.hits, then count, page and facet over those rows."""
         db = self._db
-        db.execute(_HITS.format(where=where), tuple(params))
+        db.execute(_HITS.format(ctes=compiled.ctes, where=compiled.where), compiled.params)
         total = int(str(db.execute("SELECT COUNT(*) FROM temp.hits").fetchone()[0]))
         rows = db.execute(_HITS_PAGE, (limit, offset)).fetchall()
         facets = Facets(**{name: self._facet(sql) for name, sql in _HITS_FACETS.items()})
@@ -410,7 +442,8 @@ class RecordStore:
         seen = 0
         while limit is None or seen < limit:
             size = 500 if limit is None else min(500, limit - seen)
-            rows = self._read(_EXPORT_BATCH.format(where=compiled.where), (*compiled.params, *after, size))
+            sql = _EXPORT_BATCH.format(ctes=compiled.ctes, where=compiled.where)
+            rows = self._read(sql, (*compiled.params, *after, size))
             for started, seq, raw in rows:
                 yield ExecutionRecord.model_validate_json(str(raw))
                 after = (float(str(started)), int(str(seq)))
