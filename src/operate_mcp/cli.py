@@ -6,13 +6,21 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from operate_mcp import __version__
 from operate_mcp.audit.cli import add_audit_parser
-from operate_mcp.config import load_settings
+from operate_mcp.config import add_data_dir_option, load_settings, settings_for
 from operate_mcp.errors import OperateError
 from operate_mcp.knowledge.cli import add_knowledge_parsers
 from operate_mcp.records.cli import add_records_parsers
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from operate_mcp.workflows.sessions import Session
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -45,6 +53,7 @@ def _check_command(args: argparse.Namespace) -> int:
 def _sessions(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from operate_mcp.workflows.sessions import SessionStore
 
@@ -57,13 +66,17 @@ def _sessions(args: argparse.Namespace) -> int:
             print(session.model_dump_json(indent=2))
             return 0
         p = session.proposal
-        console.print(f"[bold]{session.id}[/bold]  {session.status.value}  v{p.version}  risk {p.risk.tier.value}")
-        console.print(f"intent: {p.intent}")
-        console.print(f"analysis: {p.analysis}")
+
+        def say(text: str) -> None:  # agent-written text: never markup, never escape bytes
+            console.print(text, markup=False, highlight=False)
+
+        say(f"{session.id}  {session.status.value}  v{p.version}  risk {p.risk.tier.value}")
+        say(f"intent: {_terminal_safe(p.intent, one_line=True)}")
+        say(f"analysis: {_terminal_safe(p.analysis)}")
         for i, c in enumerate(p.commands, 1):
             dry = "dry-run ok" if c.dry_run and c.dry_run.ok else "dry-run FAILED" if c.dry_run else "not dry-run"
-            console.print(f"  {i}. {c.display}  [dim]({dry})[/dim]", highlight=False, markup=False)
-        console.print(f"digest: {p.digest}")
+            say(f"  {i}. {_terminal_safe(c.display, one_line=True)}  ({dry})")
+        say(f"digest: {p.digest}")
         return 0
     sessions = store.list()
     if args.format == "json":
@@ -83,17 +96,77 @@ def _sessions(args: argparse.Namespace) -> int:
         )
         return 0
     table = Table("session", "status", "risk", "intent", "created")
+    table.columns[0].no_wrap = True  # an id cut at 80 columns cannot be copied into `approve`
     for s in sessions:
-        table.add_row(s.id, s.status.value, s.proposal.risk.tier.value, s.intent, f"{s.created_at:%Y-%m-%d %H:%M}")
+        table.add_row(
+            s.id,
+            s.status.value,
+            s.proposal.risk.tier.value,
+            Text(_terminal_safe(s.intent, one_line=True)),
+            f"{s.created_at:%Y-%m-%d %H:%M}",
+        )
     console.print(table)
     return 0
 
 
+def _terminal_safe(text: str, *, one_line: bool = False) -> str:
+    """Agent-written text made inert for the approver's terminal.
+
+    Escape sequences could recolour, hide or rewrite what the person reads (raw escape bytes
+    reached an approver's terminal once), so control and format characters become visible
+    `\\x..` escapes; a one-line field collapses them, newlines included, to one space.
+    """
+    import unicodedata
+
+    out: list[str] = []
+    for ch in text:
+        if unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp") or (ch == "\t" and not one_line):
+            out.append(ch)
+        elif one_line:
+            if out and out[-1] != " ":
+                out.append(" ")
+        else:
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+    return "".join(out).strip() if one_line else "".join(out)
+
+
+def _show_for_approval(console: Console, session: Session) -> None:
+    """Everything the signature will cover, as inert text: id, version, tier and why, intent, each command."""
+    from operate_mcp.audit.redact import redact_text
+
+    p = session.proposal
+
+    def say(text: str) -> None:
+        console.print(text, markup=False, highlight=False)
+
+    say(f"session {session.id}  version {p.version}  risk {p.risk.tier.value}")
+    for reason in p.risk.reasons:
+        say(f"  risk: {_terminal_safe(reason, one_line=True)}")
+    say(f"intent: {_terminal_safe(p.intent, one_line=True)}")
+    say("analysis:")
+    for line in p.analysis.splitlines():
+        say(f"  {_terminal_safe(line)}")
+    say("commands (exactly these run, in this order):")
+    for i, c in enumerate(p.commands, 1):
+        say(f"  {i}. {_terminal_safe(c.display)}")
+        if c.command.stdin:
+            for line in redact_text(c.command.stdin).splitlines():
+                say(f"     | {_terminal_safe(line)}")
+
+
 def _decide(args: argparse.Namespace) -> int:
+    """approve / reject. Approving signs (session, version, digest, tier) with the person's enrolled key."""
     from rich.console import Console
 
-    from operate_mcp.audit.log import AuditLog
-    from operate_mcp.audit.redact import redact_text
+    from operate_mcp.approvers import (
+        approval_payload,
+        default_key_path,
+        load_registry,
+        read_passphrase,
+        sign_approval,
+        verify_approval,
+    )
+    from operate_mcp.audit.log import audit_log_for
     from operate_mcp.governance.approval import (
         approvers_needed,
         record_approval,
@@ -104,35 +177,37 @@ def _decide(args: argparse.Namespace) -> int:
     from operate_mcp.workflows.decision import write_decision_record
     from operate_mcp.workflows.sessions import SessionStatus, SessionStore
 
-    settings = load_settings()
+    settings = settings_for(args)
     store = SessionStore(settings.data_dir, settings.session_ttl_seconds)
-    audit = AuditLog(settings.data_dir)
-    who = os_user()
+    audit = audit_log_for(settings)
     console = Console()
     if args.command == "reject":
+        # Rejecting is always safe, so it needs no key; the name is still the real OS user, never $USER.
+        who = os_user()
         session = record_rejection(store, args.session_id, actor=who, method="cli", justification=args.justification)
         audit.append(
             "rejection", actor=who, session_id=session.id, data={"method": "cli", "justification": args.justification}
         )
         write_decision_record(settings.data_dir, session)
-        console.print(f"rejected {session.id} as {who}")
+        console.print(f"rejected {session.id} as {who}", markup=False, highlight=False)
         return 0
     shown = store.load(args.session_id)
-    console.print(f"[bold]{shown.id}[/bold] risk {shown.proposal.risk.tier.value}: {shown.proposal.intent}")
-    for i, c in enumerate(shown.proposal.commands, 1):
-        console.print(f"  {i}. {c.display}", markup=False, highlight=False)
-        if c.command.stdin:
-            for line in redact_text(c.command.stdin).splitlines():
-                console.print(f"     | {line}", markup=False, highlight=False)
-    console.print(f"digest sha256:{shown.proposal.digest}")
-    if not sys.stdin.isatty():
-        # An agent with a shell must not be able to approve its own proposal: a person types the digest.
-        print("operate-mcp approve must be run by a person in a terminal (stdin is not a TTY)", file=sys.stderr)
-        return 2
-    typed = input("Type the first 8 characters of the digest to approve: ").strip().lower()
-    if len(typed) < 8 or not shown.proposal.digest.startswith(typed):
-        print("the digest does not match; nothing was approved", file=sys.stderr)
-        return 2
+    p = shown.proposal
+    if shown.status is not SessionStatus.PROPOSED:
+        raise OperateError(f"session {shown.id} is {shown.status.value}; only a proposed session can be approved")
+    _show_for_approval(console, shown)
+    key_path = args.key or default_key_path()
+    passphrase = read_passphrase(f"Passphrase of your approver key {key_path} (approves the commands above): ")
+    signed_at = datetime.now(UTC)
+    payload = approval_payload(shown.id, p.version, p.digest, p.risk.tier.value, signed_at=signed_at.isoformat())
+    key_id, signature = sign_approval(key_path, passphrase, payload)
+    problems: list[str] = []
+    registry = load_registry(settings.approvers_dir, problems)
+    if key_id not in registry:
+        why = "; ".join(problems) or "enrol it with `operate-mcp approver init`"
+        raise OperateError(f"your key {key_path} ({key_id}) is not enrolled in {settings.approvers_dir}: {why}")
+    # The name recorded is the one the registry gives this key (its file's owner), not who this process says it is.
+    who = verify_approval(registry, key_id, payload, signature).identity
     session = record_approval(
         store,
         args.session_id,
@@ -140,7 +215,11 @@ def _decide(args: argparse.Namespace) -> int:
         method="cli",
         settings=settings,
         justification=args.justification,
-        expected_digest=shown.proposal.digest,
+        signed_at=signed_at,
+        expected_digest=p.digest,
+        expected_version=p.version,
+        key_id=key_id,
+        signature=signature,
     )
     audit.append(
         "approval",
@@ -151,16 +230,74 @@ def _decide(args: argparse.Namespace) -> int:
             "digest": session.proposal.digest,
             "justification": args.justification,
             "tier": session.proposal.risk.tier.value,
+            "key_id": key_id,
         },
     )
     if session.status is SessionStatus.APPROVED:
-        console.print(f"approved by {who}; the agent can now run operate(sessionId='{session.id}', executeChoice=1)")
+        console.print(
+            f"approved by {who}; the agent can now run operate(sessionId='{session.id}', executeChoice=1)",
+            markup=False,
+            highlight=False,
+        )
     else:
         have = len(valid_approvals(session, settings))
         console.print(
             f"approval {have} of {approvers_needed(session.proposal.risk.tier)} recorded ({who}); "
-            "a second, different person must approve too"
+            "a second, different person must approve too",
+            markup=False,
+            highlight=False,
         )
+    return 0
+
+
+def _approver(args: argparse.Namespace) -> int:
+    """approver init (create and enrol your key) / approver list (who is enrolled, which files are ignored)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from operate_mcp.approvers import (
+        MIN_PASSPHRASE,
+        check_can_init,
+        default_key_path,
+        init_key,
+        load_registry,
+        read_passphrase,
+    )
+    from operate_mcp.identity import os_user
+
+    settings = load_settings()
+    console = Console()
+    if args.approver_cmd == "init":
+        key_path = args.key or default_key_path()
+        name = os_user()
+        check_can_init(key_path, settings.approvers_dir, name, force=args.force)
+        passphrase = read_passphrase(f"New passphrase for {key_path} (at least {MIN_PASSPHRASE} characters): ")
+        if len(passphrase) < MIN_PASSPHRASE:
+            raise OperateError(f"the passphrase must be at least {MIN_PASSPHRASE} characters long; nothing was created")
+        if read_passphrase("The same passphrase again: ") != passphrase:
+            raise OperateError("the two passphrases differ; nothing was created")
+        key = init_key(key_path, settings.approvers_dir, passphrase, name, force=args.force)
+        console.print(
+            f"enrolled {key.identity} with key {key.key_id}\n"
+            f"  private key: {key_path} (encrypted; approving takes its passphrase)\n"
+            f"  public key:  {key.path}",
+            markup=False,
+            highlight=False,
+        )
+        return 0
+    problems: list[str] = []
+    registry = load_registry(settings.approvers_dir, problems)
+    if args.format == "json":
+        keys = [k.model_dump(mode="json") for k in registry.values()]
+        print(json.dumps({"approvers_dir": str(settings.approvers_dir), "keys": keys, "ignored": problems}))
+        return 0
+    console.print(f"approvers in {settings.approvers_dir}", markup=False, highlight=False)
+    table = Table("identity", "key id", "file")
+    for k in sorted(registry.values(), key=lambda k: (k.identity, k.key_id)):
+        table.add_row(k.identity, k.key_id, str(k.path))
+    console.print(table)
+    for problem in problems:
+        console.print(f"ignored: {problem}", markup=False, highlight=False)
     return 0
 
 
@@ -169,7 +306,7 @@ def _replay(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from operate_mcp.audit.log import AuditLog
+    from operate_mcp.audit.log import audit_log_for
     from operate_mcp.identity import os_user
     from operate_mcp.kube.runner import Kubectl
     from operate_mcp.records.store import RecordStore
@@ -184,7 +321,7 @@ def _replay(args: argparse.Namespace) -> int:
         kubectl=Kubectl(settings),
         provider=default_provider(settings) if args.fresh_context else None,
         sessions=SessionStore(settings.data_dir, settings.session_ttl_seconds),
-        audit=AuditLog(settings.data_dir),
+        audit=audit_log_for(settings),
         records=RecordStore(settings.data_dir, retention_days=settings.records_retention_days),
     )
     plan = plan_replay(deps, args.id, parse_overrides(args.override or []))
@@ -236,11 +373,31 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--format", choices=["text", "json"], default="text")
     sessions.set_defaults(func=_sessions)
 
-    for verb, text in (("approve", "approve a proposal as yourself (the OS user)"), ("reject", "reject a proposal")):
+    for verb, text in (
+        ("approve", "approve a proposal: signs it with your enrolled approver key (asks its passphrase)"),
+        ("reject", "reject a proposal (as the OS user; no key needed)"),
+    ):
         p = sub.add_parser(verb, help=text)
         p.add_argument("session_id")
         p.add_argument("--justification", default="", help="why; kept in the audit log and decision record")
+        add_data_dir_option(p)
+        if verb == "approve":
+            p.add_argument(
+                "--key",
+                type=Path,
+                default=None,
+                help="your approver key (default: ~/.config/operate-mcp/approver-key.pem)",
+            )
         p.set_defaults(func=_decide)
+
+    approver = sub.add_parser("approver", help="approver keys: create and enrol yours, list who is enrolled")
+    asub = approver.add_subparsers(dest="approver_cmd", required=True)
+    ainit = asub.add_parser("init", help="create your approver key (asks a passphrase) and enrol its public half")
+    ainit.add_argument("--key", type=Path, default=None, help="where to write the private key")
+    ainit.add_argument("--force", action="store_true", help="replace an existing key")
+    alist = asub.add_parser("list", help="enrolled approvers (identity, key id, file) and ignored files with why")
+    alist.add_argument("--format", choices=["text", "json"], default="text")
+    approver.set_defaults(func=_approver)
 
     rp = sub.add_parser("replay", help="rebuild a past operation from the verified audit log as a new session")
     rp.add_argument("id", help="execution record id (run-...) or session id (opr-...)")

@@ -17,6 +17,14 @@ from pydantic_settings import (
 
 from operate_mcp.errors import ConfigError
 
+ApprovalChannel = Literal["elicitation", "cli"]
+APPROVAL_CHANNELS: tuple[ApprovalChannel, ...] = ("elicitation", "cli")
+
+
+def _default_config_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "operate-mcp"
+
 
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -73,6 +81,18 @@ class Settings(BaseSettings):
         default_factory=lambda: {"trivial": 3600, "low": 1800, "medium": 900, "critical": 600}
     )
     drift_mode: Literal["refuse", "warn"] = "refuse"
+    # Who may approve above the trivial tier: "elicitation" trusts the MCP client program to have asked a
+    # person; "cli" is a signature made with an enrolled approver key (operate-mcp approve). Hardened: ["cli"].
+    approval_channels: list[ApprovalChannel] = Field(default_factory=lambda: list(APPROVAL_CHANNELS))
+    # Public keys of enrolled approvers (<name>.pub). Kept outside the data dir: a writer of the data dir must
+    # not be able to enrol itself. A file's owner uid names the approver (root-owned: the file name does).
+    approvers_dir: Path = Field(default_factory=lambda: _default_config_dir() / "approvers")
+    # Server key (HMAC) binding elicitation and automatic approvals; outside the data dir for the same reason.
+    approval_key_file: Path = Field(default_factory=lambda: _default_config_dir() / "approval.key")
+    # Annotation keys (exact, or prefixes ending in "/") whose setting is harmless enough to need no person.
+    trivial_annotation_keys: list[str] = Field(default_factory=lambda: ["kubectl.kubernetes.io/restartedAt"])
+    # Signed audit checkpoints are also written here (another mount, not writable by the data dir's writer).
+    audit_witness_dir: Path | None = None
     rollout_timeout_seconds: int = 120
     validation_max_iterations: int = 10
 
@@ -102,11 +122,34 @@ class Settings(BaseSettings):
         return os.environ.get("ANTHROPIC_API_KEY")
 
     def kubectl_env(self) -> dict[str, str]:
-        """A sanitised environment for kubectl: no inherited secrets, our kubeconfig only."""
+        """A sanitised environment for kubectl: no inherited secrets, our kubeconfig only.
+
+        kuberc is off (KUBERC=off, and its feature gate KUBECTL_KUBERC=false): kubectl >= 1.33 reads
+        ~/.kube/kuberc, whose aliases and default flags would change what an approved command means.
+        KUBECACHEDIR is a private directory of ours (created 0700 here): the discovery cache decides
+        which resource a name resolves to, so one written by another user or agent is never read.
+        """
         env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TZ") if k in os.environ}
         kubeconfig = self.kubeconfig or (Path(os.environ["KUBECONFIG"]) if "KUBECONFIG" in os.environ else None)
         if kubeconfig is not None:
             env["KUBECONFIG"] = str(kubeconfig)
+        env["KUBERC"] = "off"
+        env["KUBECTL_KUBERC"] = "false"
+        cache = self.data_dir / "kubectl-cache"
+        try:
+            cache.mkdir(mode=0o700, parents=True, exist_ok=True)
+            info = cache.lstat()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create kubectl's cache directory {cache} ({exc.strerror}); check OPERATE_MCP_DATA_DIR"
+            ) from exc
+        if cache.is_symlink() or not cache.is_dir() or info.st_uid != os.getuid() or info.st_mode & 0o077:
+            raise ConfigError(
+                f"kubectl's cache directory {cache} is not a private directory of this user (mode "
+                f"{info.st_mode & 0o777:o}, owner uid {info.st_uid}); a shared cache can redirect resource names. "
+                "Remove it: it only holds a cache and is recreated private (0700)"
+            )
+        env["KUBECACHEDIR"] = str(cache)
         return env
 
 

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-import getpass
 import os
+import pwd
+
+
+def user_name(uid: int) -> str:
+    """The account name of `uid` from the password database, or `uid:<n>` when it has none."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid:{uid}"
 
 
 def os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid:{os.getuid()}"
+    """The real user running this process.
+
+    Never USER/LOGNAME (what `getpass.getuser()` reads first): anyone can set those, and one
+    agent with a shell approved a critical operation as 'alice' and then as 'bob' that way.
+    """
+    return user_name(os.getuid())

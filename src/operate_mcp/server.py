@@ -22,6 +22,7 @@ from mcp.server.mcpserver import (
     Resolve,
 )
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 from starlette.requests import Request
@@ -30,11 +31,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from operate_mcp import __version__
 from operate_mcp.agent.provider import Provider
-from operate_mcp.audit.redact import redact_text
+from operate_mcp.audit.redact import redact_manifest
 from operate_mcp.audit.verify import VerifyReport, verify
 from operate_mcp.config import Settings
-from operate_mcp.errors import ConfigError, OperateError
+from operate_mcp.errors import CommandRejected, ConfigError, OperateError
 from operate_mcp.governance.approval import (
+    AUTO_TRIVIAL,
     ApprovalError,
     approvers_needed,
     record_approval,
@@ -44,6 +46,7 @@ from operate_mcp.governance.approval import (
 from operate_mcp.identity import os_user
 from operate_mcp.knowledge.capabilities import ScanReport
 from operate_mcp.knowledge.manage import ManageResult
+from operate_mcp.kube.manifests import describe_objects, parse_manifests
 from operate_mcp.kube.runner import Kubectl
 from operate_mcp.records.alerts import FailureAlert, FailureAlerts
 from operate_mcp.records.metrics import Metrics, compute_metrics
@@ -88,18 +91,19 @@ class Runtime:
     """What the handlers share; built once, the model provider only when first needed."""
 
     def __init__(self, settings: Settings, provider_factory: ProviderFactory, caller: str) -> None:
-        from operate_mcp.audit.log import AuditLog
+        from operate_mcp.audit.log import audit_log_for
 
         self.settings = settings
         self.provider_factory = provider_factory
         self.caller = caller
-        self.shown: dict[Any, str] = {}  # request id -> digest the person was asked to approve
+        # (session id, request id) -> (version, digest) the person was asked to approve
+        self.shown: dict[tuple[str, Any], tuple[int, str]] = {}
         self.deps = OperateDeps(
             settings=settings,
             kubectl=Kubectl(settings),
             provider=None,
             sessions=SessionStore(settings.data_dir, settings.session_ttl_seconds),
-            audit=AuditLog(settings.data_dir),
+            audit=audit_log_for(settings),
         )
         self.deps.records = RecordStore(settings.data_dir, retention_days=settings.records_retention_days)
         # Retention at start, off the request path: archives (gzip JSONL) before it deletes.
@@ -154,37 +158,69 @@ class ApprovalForm(BaseModel):
 
 
 class NotAsked(BaseModel):
-    """The approval resolver decided not to ask; `reason` says why."""
+    """The approval resolver decided not to ask; `reason` says why.
 
-    reason: Literal["not-executing", "not-proposed", "trivial", "no-elicitation", "already-approved", "blocked"]
+    For `trivial`, `version` and `digest` are what was judged trivial: the body may auto-approve
+    exactly that version and nothing else (a refinement in between voids the verdict).
+    """
+
+    reason: Literal[
+        "not-executing", "not-proposed", "trivial", "no-elicitation", "already-approved", "blocked", "critical"
+    ]
+    version: int | None = None
+    digest: str | None = None
 
 
 MANIFEST_LINES_SHOWN = 60
+AGENT_TEXT_SHOWN = 300
+
+
+def as_data(text: str, limit: int | None = AGENT_TEXT_SHOWN) -> str:
+    """Agent-written text on one line: control characters and newlines collapsed, length capped,
+    so an intent cannot draw a fake command list or digest into the question."""
+    flat = "".join(ch if ch.isprintable() else " " for ch in text)
+    flat = " ".join(flat.split())
+    return flat if limit is None or len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def approval_question(session: Session) -> str:
-    """Deterministic text (the resolver may re-run), showing the exact commands and their digest."""
+    """Deterministic text (the resolver may re-run): commands, objects and digest first, agent text last."""
     p = session.proposal
     lines = [
-        f"Approve {session.purpose} session {session.id} (v{p.version}), risk {p.risk.tier.value}: "
-        f"{'; '.join(p.risk.reasons)}",
-        f"Intent: {p.intent}",
-        f"Requested by {session.caller}. These commands will run exactly as shown, no shell:",
+        f"Approve {session.purpose} session {session.id} (v{p.version}), risk {p.risk.tier.value}.",
+        "These commands will run exactly as shown, no shell:",
     ]
     for i, c in enumerate(p.commands, 1):
-        lines.append(f"{i}. {c.display}")
+        lines.append(f"{i}. {as_data(c.display, limit=None)}")  # every argument, in full: it runs as shown
         if c.command.stdin:
-            manifest = redact_text(c.command.stdin).splitlines()
+            lines += [f"   object: {o}" for o in manifest_objects(c.command.stdin)]
+    lines.append(f"Digest: sha256:{p.digest}")
+    lines.append(f"Risk reasons: {as_data('; '.join(p.risk.reasons), 1000)}")
+    lines.append(f"Intent (written by the agent, {session.caller}): {as_data(p.intent)}")
+    for i, c in enumerate(p.commands, 1):
+        if c.command.stdin:
+            manifest = redact_manifest(c.command.stdin).splitlines()
             shown = manifest[:MANIFEST_LINES_SHOWN]
             more = len(manifest) - len(shown)
-            lines += [f"   | {line}" for line in shown]
+            lines.append(f"Manifest of command {i}:")
+            lines += ["   | " + "".join(ch if ch.isprintable() else "?" for ch in line)[:500] for line in shown]
             stdin_sha = hashlib.sha256(c.command.stdin.encode()).hexdigest()
             prefix = f"   ({more} more line(s); " if more else "   ("
             lines.append(f"{prefix}stdin sha256:{stdin_sha[:16]}…)")
-    lines.append(f"Digest: sha256:{p.digest}")
-    if p.risk.tier is RiskTier.CRITICAL:
-        lines.append("Critical: a second, different person must also approve (operate-mcp approve).")
     return "\n".join(lines)
+
+
+def manifest_objects(stdin: str) -> list[str]:
+    """Every object a manifest holds (kind namespace/name), or why it cannot be read."""
+    try:
+        return describe_objects(parse_manifests(stdin))
+    except CommandRejected as exc:
+        return [f"UNREADABLE MANIFEST: {as_data(str(exc))}"]
+
+
+def elicitation_identity(caller: str, ctx: Context[Any, Any]) -> str:
+    """What an elicitation answer proves: that the MCP client program said a person agreed."""
+    return f"{caller} via MCP client {as_data(_client_name(ctx), 60)}"
 
 
 def _client_name(ctx: Context[Any, Any]) -> str:
@@ -226,17 +262,21 @@ def create_server(
         if p.blocked:
             return NotAsked(reason="blocked")
         if p.risk.tier is RiskTier.TRIVIAL and settings.trivial_auto_approve:
-            return NotAsked(reason="trivial")
-        if any(a.approver == runtime.caller for a in valid_approvals(session, settings)):
+            return NotAsked(reason="trivial", version=p.version, digest=p.digest)
+        if p.risk.tier is RiskTier.CRITICAL:
+            return NotAsked(reason="critical")
+        who = elicitation_identity(runtime.caller, ctx)
+        if any(a.approver == who for a in valid_approvals(session, settings)):
             return NotAsked(reason="already-approved")
         caps = ctx.request_context.session.client_capabilities if ctx.request_context.session else None
-        if caps is None or caps.elicitation is None:
+        if caps is None or caps.elicitation is None or "elicitation" not in settings.approval_channels:
             return NotAsked(reason="no-elicitation")
-        runtime.shown[ctx.request_id] = p.digest  # the body approves exactly this digest, or nothing
+        # The body approves exactly this version and digest, or nothing.
+        runtime.shown[(sessionId, ctx.request_id)] = (p.version, p.digest)
         return Elicit(approval_question(session), ApprovalForm)
 
     async def approve_then_execute(ctx: Context[Any, Any], session_id: str, outcome: ElicitationResult[Any]) -> Session:
-        shown = runtime.shown.pop(ctx.request_id, None)
+        shown = runtime.shown.pop((session_id, ctx.request_id), None)
         session = runtime.sessions.reap_if_interrupted(session_id)
         audit = runtime.deps.audit
         if session.status is SessionStatus.PROPOSED:
@@ -262,27 +302,46 @@ def create_server(
                     f"approval of {session_id} was cancelled; nothing ran and the session stays proposed"
                 )
             if isinstance(data, ApprovalForm) or (isinstance(data, NotAsked) and data.reason == "trivial"):
-                method = "elicitation" if isinstance(data, ApprovalForm) else "execute-choice"
-                if isinstance(data, ApprovalForm) and shown is None:
-                    raise ApprovalError(f"the approval of {session_id} cannot be matched to what was shown; ask again")
+                if isinstance(data, ApprovalForm):
+                    if shown is None:
+                        raise ApprovalError(
+                            f"the approval of {session_id} cannot be matched to what was shown; ask again"
+                        )
+                    method, who = "elicitation", elicitation_identity(runtime.caller, ctx)
+                    version: int | None
+                    digest: str | None
+                    version, digest, judged = shown[0], shown[1], None
+                else:
+                    # Bound to the version and digest the resolver judged trivial, re-checked under the lock.
+                    method, who = AUTO_TRIVIAL, AUTO_TRIVIAL
+                    version, digest, judged = data.version, data.digest, RiskTier.TRIVIAL
                 session = record_approval(
                     runtime.sessions,
                     session_id,
-                    approver=runtime.caller,
+                    approver=who,
                     method=method,
                     settings=settings,
                     justification=data.justification if isinstance(data, ApprovalForm) else "",
-                    expected_digest=shown,
+                    expected_digest=digest,
+                    expected_version=version,
+                    judged_tier=judged,
                 )
                 audit.append(
                     "approval",
-                    actor=runtime.caller,
+                    actor=who,
                     session_id=session_id,
                     data={
                         "method": method,
+                        "version": session.proposal.version,
                         "digest": session.proposal.digest,
                         "tier": session.proposal.risk.tier.value,
                     },
+                )
+            elif isinstance(data, NotAsked) and data.reason == "critical":
+                raise ApprovalError(
+                    f"session {session_id} is critical risk: two enrolled people other than the server's own user "
+                    f"must each approve it in their own terminal with: operate-mcp approve {session_id} "
+                    "(see docs/security.md); then call operate(sessionId, executeChoice=1) again"
                 )
             elif isinstance(data, NotAsked) and data.reason == "no-elicitation":
                 raise ApprovalError(
@@ -421,25 +480,26 @@ def create_server(
         from operate_mcp.knowledge.manage import manage_knowledge as manage
 
         try:
-            if kind == "policy" and action in ("create", "delete", "import"):
-                # Policies gate the agent's own proposals; only a person changes them (CLI, in a terminal).
-                raise OperateError(
-                    "policies cannot be changed over MCP: the agent must not edit the rules that gate its own "
-                    "proposals. Ask the person to run `operate-mcp knowledge import|create|delete --kind policy ...`"
-                )
             kb = runtime.knowledge()
-            result = await anyio.to_thread.run_sync(
-                lambda: manage(kb, action, kind, item_id=id, item=item, yaml_text=yamlText, query=query, k=k)
+            # The knowledge layer refuses policy changes over MCP (after parsing the items) and audits
+            # every change it makes, whichever channel asked.
+            return await anyio.to_thread.run_sync(
+                lambda: manage(
+                    kb,
+                    action,
+                    kind,
+                    item_id=id,
+                    item=item,
+                    yaml_text=yamlText,
+                    query=query,
+                    k=k,
+                    channel="mcp",
+                    audit=runtime.deps.audit,
+                    actor=runtime.caller,
+                )
             )
         except OperateError as exc:
             raise ToolError(str(exc)) from exc
-        if action in ("create", "delete", "import"):
-            runtime.deps.audit.append(
-                "knowledge.change",
-                actor=runtime.caller,
-                data={"action": action, "kind": kind, "id": id, "items": [i.get("id") for i in result.items]},
-            )
-        return result
 
     @mcp.tool(
         title="Scan cluster capabilities",
@@ -529,7 +589,9 @@ def create_server(
     async def audit_verify(days: int | None = None) -> VerifyReport:
         if days is not None and days < 1:
             raise ToolError("days must be 1 or more")
-        return await anyio.to_thread.run_sync(lambda: verify(settings.data_dir, days=days))
+        return await anyio.to_thread.run_sync(
+            lambda: verify(settings.data_dir, days=days, witness=settings.audit_witness_dir)
+        )
 
     async def prometheus_metrics(request: Request) -> Response:
         return Response(runtime.deps.metrics.render(), media_type=PROMETHEUS_CONTENT_TYPE)
@@ -592,4 +654,30 @@ def http_app(mcp: MCPServer, settings: Settings, host: str) -> ASGIApp:
             f"refusing to serve HTTP on {host} without a bearer token: set OPERATE_MCP_HTTP_TOKEN, or bind to 127.0.0.1"
         )
     app: ASGIApp = mcp.streamable_http_app(host=host)
+    if host in LOOPBACK:
+        app = HostCheck(app, LOOPBACK_SECURITY)
     return BearerAuth(app, token) if token else app
+
+
+# What the SDK applies to /mcp on loopback; /metrics and any other route get the same (DNS rebinding).
+LOOPBACK_SECURITY = TransportSecuritySettings(
+    enable_dns_rebinding_protection=True,
+    allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]"],
+    allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+)
+
+
+class HostCheck:
+    """Host/Origin validation for every HTTP route, not only the MCP endpoint."""
+
+    def __init__(self, app: ASGIApp, security: TransportSecuritySettings) -> None:
+        self.app = app
+        self.guard = TransportSecurityMiddleware(security)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refused = await self.guard.validate_request(Request(scope), is_post=False)
+            if refused is not None:
+                await refused(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

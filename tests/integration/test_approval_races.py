@@ -12,12 +12,13 @@ from mcp import Client
 
 from operate_mcp.agent.scripted import ScriptedProvider, answer
 from operate_mcp.config import Settings
-from operate_mcp.governance.approval import ApprovalError, record_approval
+from operate_mcp.governance.approval import ApprovalError
 from operate_mcp.server import create_server
 from operate_mcp.workflows import execute as execute_module
 from operate_mcp.workflows.execute import execute
 from operate_mcp.workflows.operate import analyze
 from operate_mcp.workflows.sessions import SessionStatus
+from support.approvers import BOB, approve_signed, enrol
 from support.manifests import bed_settings, deployment, deps_for, proposal
 
 S = SessionStatus
@@ -26,6 +27,12 @@ S = SessionStatus
 @pytest.fixture
 def settings(testbed, tmp_path):
     return bed_settings(testbed, tmp_path, rollout_timeout_seconds=30, knowledge_enabled=False)
+
+
+@pytest.fixture
+def bob(settings):
+    """Bob's approver key, enrolled in this test's registry."""
+    return enrol(settings.approvers_dir, "bob", BOB)
 
 
 async def annotated(testbed, namespace, settings, n=3):
@@ -43,18 +50,16 @@ async def annotated(testbed, namespace, settings, n=3):
     return deps, session
 
 
-async def test_approval_of_a_digest_nobody_was_shown_is_refused(testbed, namespace, settings):
+async def test_approval_of_a_digest_nobody_was_shown_is_refused(testbed, namespace, settings, bob):
     deps, session = await annotated(testbed, namespace, settings)
     with pytest.raises(ApprovalError, match="refined after you were shown it"):
-        record_approval(
-            deps.sessions, session.id, approver="bob", method="cli", settings=settings, expected_digest="ab" * 32
-        )
+        approve_signed(deps.sessions, session.id, settings, "bob", bob, expected_digest="ab" * 32)
     assert deps.sessions.load(session.id).approvals == []
 
 
-async def test_refinement_while_execution_starts_runs_nothing(testbed, namespace, settings, monkeypatch):
+async def test_refinement_while_execution_starts_runs_nothing(testbed, namespace, settings, bob, monkeypatch):
     deps, session = await annotated(testbed, namespace, settings)
-    record_approval(deps.sessions, session.id, approver="bob", method="cli", settings=settings)
+    approve_signed(deps.sessions, session.id, settings, "bob", bob)
     real = execute_module.take_snapshot
 
     def snapshot_then_refine(kubectl, commands):
@@ -75,9 +80,9 @@ async def test_refinement_while_execution_starts_runs_nothing(testbed, namespace
     assert "step" not in annotations and "evil" not in annotations
 
 
-async def test_cancelled_execution_is_interrupted_not_left_executing(testbed, namespace, settings):
+async def test_cancelled_execution_is_interrupted_not_left_executing(testbed, namespace, settings, bob):
     deps, session = await annotated(testbed, namespace, settings, n=40)
-    record_approval(deps.sessions, session.id, approver="bob", method="cli", settings=settings)
+    approve_signed(deps.sessions, session.id, settings, "bob", bob)
     with anyio.move_on_after(1.5):
         await execute(deps, session.id, actor="alice")
     after = deps.sessions.load(session.id)
@@ -86,9 +91,9 @@ async def test_cancelled_execution_is_interrupted_not_left_executing(testbed, na
     assert (settings.data_dir / "decisions" / f"{session.id}.md").is_file()
 
 
-async def test_expired_approval_sends_the_session_back_to_be_asked_again(testbed, namespace, settings):
+async def test_expired_approval_sends_the_session_back_to_be_asked_again(testbed, namespace, settings, bob):
     deps, session = await annotated(testbed, namespace, settings)
-    record_approval(deps.sessions, session.id, approver="bob", method="cli", settings=settings)
+    approve_signed(deps.sessions, session.id, settings, "bob", bob)
     path = settings.data_dir / "sessions" / f"{session.id}.json"
     data = json.loads(path.read_text())
     data["approvals"][0]["at"] = (datetime.now(UTC) - timedelta(hours=3)).isoformat()
@@ -96,7 +101,7 @@ async def test_expired_approval_sends_the_session_back_to_be_asked_again(testbed
     with pytest.raises(ApprovalError, match="call operate\\(sessionId, executeChoice=1\\) again"):
         await execute(deps, session.id, actor="alice")
     assert deps.sessions.load(session.id).status is S.PROPOSED
-    again = record_approval(deps.sessions, session.id, approver="bob", method="cli", settings=settings)
+    again = approve_signed(deps.sessions, session.id, settings, "bob", bob)
     assert again.status is S.APPROVED
     done = await execute(deps, session.id, actor="alice")
     assert done.status is S.EXECUTED_SUCCESSFULLY

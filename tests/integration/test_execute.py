@@ -19,12 +19,13 @@ from operate_mcp.agent.scripted import ScriptedProvider, answer
 from operate_mcp.audit.log import AuditLog
 from operate_mcp.audit.verify import verify
 from operate_mcp.errors import SessionError
-from operate_mcp.governance.approval import ApprovalError, record_approval
+from operate_mcp.governance.approval import ApprovalError
 from operate_mcp.server import create_server
 from operate_mcp.workflows.execute import DriftError, execute
 from operate_mcp.workflows.operate import analyze
 from operate_mcp.workflows.rollback import propose_rollback
 from operate_mcp.workflows.sessions import SessionStatus
+from support.approvers import BOB, CAROL, PASSPHRASE, approve_signed, enrol, identity
 from support.manifests import bed_settings, deployment, deps_for, hpa, proposal
 from support.terminal import run_in_terminal
 
@@ -34,6 +35,12 @@ S = SessionStatus
 @pytest.fixture
 def settings(testbed, tmp_path):
     return bed_settings(testbed, tmp_path, provider="scripted", rollout_timeout_seconds=60)
+
+
+@pytest.fixture
+def bob(settings):
+    """Bob's approver key, enrolled in this test's registry."""
+    return enrol(settings.approvers_dir, "bob", BOB)
 
 
 def image_of(testbed, name, namespace):
@@ -58,12 +65,12 @@ async def propose(settings, commands, intent="update web", provider_extra=()):
     return deps, await analyze(deps, intent, caller="alice", triggered_by="test")
 
 
-async def test_update_image_approve_execute_rolls_out_and_rollback_restores(testbed, namespace, settings):
+async def test_update_image_approve_execute_rolls_out_and_rollback_restores(testbed, namespace, settings, bob):
     testbed.kubectl_run("apply", "-f", "-", stdin=deployment("web", namespace))
     testbed.kubectl_run("rollout", "status", "deploy/web", "-n", namespace, "--timeout=60s")
     deps, session = await propose(settings, [set_image(namespace)])
     assert session.proposal.risk.tier.value == "medium"
-    record_approval(deps.sessions, session.id, approver="bob", method="cli", settings=settings)
+    approve_signed(deps.sessions, session.id, settings, "bob", bob)
     deps.provider = None  # validation without a model: deterministic checks only
     done = await execute(deps, session.id, actor="alice")
     assert done.status is S.EXECUTED_SUCCESSFULLY, (done.outcomes, done.validation)
@@ -71,13 +78,13 @@ async def test_update_image_approve_execute_rolls_out_and_rollback_restores(test
     assert any(c.name.startswith("rollout status") and c.ok for c in done.validation.checks)
     assert done.outcomes[0].argv == session.proposal.commands[0].command.argv
     record = (settings.data_dir / "decisions" / f"{session.id}.md").read_text()
-    assert record.startswith("---\n") and "approver: bob" in record and "executed_successfully" in record
+    assert record.startswith("---\n") and f"approver: {identity(BOB)}" in record and "executed_successfully" in record
 
     started = time.monotonic()
     rb = await propose_rollback(deps, session.id, caller="alice", triggered_by="test")
     assert rb.parent_session == session.id and rb.purpose == "rollback"
     assert all(c.dry_run and c.dry_run.ok for c in rb.proposal.commands)
-    record_approval(deps.sessions, rb.id, approver="bob", method="cli", settings=settings)
+    approve_signed(deps.sessions, rb.id, settings, "bob", bob)
     undone = await execute(deps, rb.id, actor="alice")
     elapsed = time.monotonic() - started
     assert undone.status is S.EXECUTED_SUCCESSFULLY, (undone.outcomes, undone.validation)
@@ -89,7 +96,7 @@ async def test_update_image_approve_execute_rolls_out_and_rollback_restores(test
     assert kinds.count("execution") == 2 and "rollback" in kinds and "execution.step" in kinds
 
 
-async def test_hpa_is_created_and_present(testbed, namespace, settings):
+async def test_hpa_is_created_and_present(testbed, namespace, settings, bob):
     testbed.kubectl_run("apply", "-f", "-", stdin=deployment("api", namespace))
     cmd = {
         "argv": ["kubectl", "apply", "-f", "-", "-n", namespace],
@@ -97,7 +104,7 @@ async def test_hpa_is_created_and_present(testbed, namespace, settings):
         "description": "HPA",
     }
     deps, session = await propose(settings, [cmd], intent="autoscale api")
-    record_approval(deps.sessions, session.id, approver="bob", method="cli", settings=settings)
+    approve_signed(deps.sessions, session.id, settings, "bob", bob)
     deps.provider = None
     done = await execute(deps, session.id, actor="alice")
     assert done.status is S.EXECUTED_SUCCESSFULLY, (done.outcomes, done.validation)
@@ -106,10 +113,10 @@ async def test_hpa_is_created_and_present(testbed, namespace, settings):
     assert any(c.name.endswith("exists") and c.ok for c in done.validation.checks)
 
 
-async def test_executing_twice_is_refused(testbed, namespace, settings):
+async def test_executing_twice_is_refused(testbed, namespace, settings, bob):
     testbed.kubectl_run("apply", "-f", "-", stdin=deployment("web", namespace))
     deps, session = await propose(settings, [set_image(namespace)])
-    record_approval(deps.sessions, session.id, approver="bob", method="cli", settings=settings)
+    approve_signed(deps.sessions, session.id, settings, "bob", bob)
     deps.provider = None
     await execute(deps, session.id, actor="alice")
     with pytest.raises(ApprovalError, match="runs at most once"):
@@ -124,10 +131,10 @@ async def test_unapproved_session_is_refused(testbed, namespace, settings):
     assert image_of(testbed, "web", namespace) == "nginx:1.25.5"
 
 
-async def test_commands_edited_after_approval_are_refused(testbed, namespace, settings):
+async def test_commands_edited_after_approval_are_refused(testbed, namespace, settings, bob):
     testbed.kubectl_run("apply", "-f", "-", stdin=deployment("web", namespace))
     deps, session = await propose(settings, [set_image(namespace)])
-    record_approval(deps.sessions, session.id, approver="bob", method="cli", settings=settings)
+    approve_signed(deps.sessions, session.id, settings, "bob", bob)
     path = settings.data_dir / "sessions" / f"{session.id}.json"
     data = json.loads(path.read_text())
     data["proposal"]["commands"][0]["command"]["argv"][4] = "web=evil/miner:1"
@@ -137,10 +144,10 @@ async def test_commands_edited_after_approval_are_refused(testbed, namespace, se
     assert image_of(testbed, "web", namespace) == "nginx:1.25.5"
 
 
-async def test_drifted_object_is_refused_with_what_changed(testbed, namespace, settings):
+async def test_drifted_object_is_refused_with_what_changed(testbed, namespace, settings, bob):
     testbed.kubectl_run("apply", "-f", "-", stdin=deployment("web", namespace))
     deps, session = await propose(settings, [set_image(namespace)])
-    record_approval(deps.sessions, session.id, approver="bob", method="cli", settings=settings)
+    approve_signed(deps.sessions, session.id, settings, "bob", bob)
     testbed.kubectl_run("scale", "deploy/web", "--replicas=4", "-n", namespace)
     with pytest.raises(DriftError, match=r"changed since the analysis.*replicas 2 -> 4"):
         await execute(deps, session.id, actor="alice")
@@ -148,19 +155,20 @@ async def test_drifted_object_is_refused_with_what_changed(testbed, namespace, s
     assert image_of(testbed, "web", namespace) == "nginx:1.25.5"
 
 
-async def test_critical_operation_needs_two_different_approvers(testbed, namespace, settings):
+async def test_critical_operation_needs_two_different_approvers(testbed, namespace, settings, bob):
     testbed.kubectl_run("apply", "-f", "-", stdin=deployment("web", namespace))
     delete = {"argv": ["kubectl", "delete", "deployment", "web", "-n", namespace], "description": "remove"}
     deps, session = await propose(settings, [delete], intent="delete web")
     assert session.proposal.risk.tier.value == "critical"
-    first = record_approval(deps.sessions, session.id, approver="bob", method="cli", settings=settings)
+    first = approve_signed(deps.sessions, session.id, settings, "bob", bob)
     assert first.status is S.PROPOSED
     with pytest.raises(ApprovalError, match="second, different approver"):
-        record_approval(deps.sessions, session.id, approver="bob", method="cli", settings=settings)
+        approve_signed(deps.sessions, session.id, settings, "bob", bob)
     with pytest.raises(ApprovalError, match="not approved"):
         await execute(deps, session.id, actor="alice")
-    second = record_approval(deps.sessions, session.id, approver="carol", method="cli", settings=settings)
-    assert second.status is S.APPROVED and [a.approver for a in second.approvals] == ["bob", "carol"]
+    carol = enrol(settings.approvers_dir, "carol", CAROL)
+    second = approve_signed(deps.sessions, session.id, settings, "carol", carol)
+    assert second.status is S.APPROVED and [a.approver for a in second.approvals] == [identity(BOB), identity(CAROL)]
     deps.provider = None
     done = await execute(deps, session.id, actor="alice")
     assert done.status is S.EXECUTED_SUCCESSFULLY, (done.outcomes, done.validation)
@@ -182,7 +190,7 @@ KILLER = textwrap.dedent("""
 
 
 async def test_sigkill_during_execution_leaves_an_interrupted_session_that_cannot_run_again(
-    testbed, namespace, settings
+    testbed, namespace, settings, bob
 ):
     testbed.kubectl_run("apply", "-f", "-", stdin=deployment("web", namespace))
     steps = [
@@ -193,7 +201,7 @@ async def test_sigkill_during_execution_leaves_an_interrupted_session_that_canno
         for i in range(40)
     ]
     deps, session = await propose(settings, steps, intent="annotate web 40 times")
-    record_approval(deps.sessions, session.id, approver="bob", method="execute-choice", settings=settings)
+    approve_signed(deps.sessions, session.id, settings, "bob", bob)
     proc = subprocess.Popen([sys.executable, "-c", KILLER, settings.model_dump_json(), session.id])
     path = settings.data_dir / "sessions" / f"{session.id}.json"
     deadline = time.monotonic() + 60
@@ -271,23 +279,29 @@ async def test_cancelled_elicitation_runs_nothing_and_keeps_the_proposal(testbed
     assert image_of(testbed, "web", namespace) == "nginx:1.25.5"
 
 
-async def test_client_without_elicitation_is_told_to_approve_in_a_terminal(testbed, namespace, settings):
+async def test_client_without_elicitation_is_told_to_approve_in_a_terminal(testbed, namespace, settings, bob):
     testbed.kubectl_run("apply", "-f", "-", stdin=deployment("web", namespace))
     async with Client(mcp_server(settings, namespace)) as client:
         sid = await _propose_over_mcp(client)
         result = await client.call_tool("operate", {"sessionId": sid, "executeChoice": 1})
         assert result.is_error and f"operate-mcp approve {sid}" in result.content[0].text
         assert image_of(testbed, "web", namespace) == "nginx:1.25.5"
-        env = {**os.environ, "OPERATE_MCP_DATA_DIR": str(settings.data_dir)}
-        piped = subprocess.run([sys.executable, "-m", "operate_mcp", "approve", sid], capture_output=True,
-                               text=True, env=env, check=False)
-        assert piped.returncode == 2 and "must be run by a person in a terminal" in piped.stderr
-        digest = json.loads((settings.data_dir / "sessions" / f"{sid}.json").read_text())["proposal"]["digest"]
-        wrong, _ = run_in_terminal(["approve", sid], "00000000", env)
+        env = {
+            **os.environ,
+            "OPERATE_MCP_DATA_DIR": str(settings.data_dir),
+            "OPERATE_MCP_APPROVERS_DIR": str(settings.approvers_dir),
+            "OPERATE_MCP_APPROVAL_KEY_FILE": str(settings.approval_key_file),
+        }
+        approve = ["approve", sid, "--key", str(bob)]
+        piped = subprocess.run([sys.executable, "-m", "operate_mcp", *approve], input=PASSPHRASE + "\n",
+                               capture_output=True, text=True, env=env, start_new_session=True, check=False)
+        assert piped.returncode == 2 and "approvals need a person at a terminal" in piped.stderr
+        prompt = "Passphrase of your approver key"
+        wrong, _ = run_in_terminal(approve, env, [(prompt, "wrong horse")])
         assert wrong == 2
-        code, out = run_in_terminal(["approve", sid, "--justification", "ok"], digest[:8], env)
+        code, out = run_in_terminal([*approve, "--justification", "ok"], env, [(prompt, PASSPHRASE)])
         assert code == 0, out
-        assert "nginx:1.27.3" in out and "approved by" in out
+        assert "nginx:1.27.3" in out and f"approved by {identity(BOB)}" in out
         result = await client.call_tool("operate", {"sessionId": sid, "executeChoice": 1})
     assert not result.is_error, result.content
     assert result.structured_content["status"] == "executed_successfully"

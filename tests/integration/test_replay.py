@@ -12,13 +12,13 @@ import pytest
 
 from operate_mcp.agent.scripted import ScriptedProvider, answer
 from operate_mcp.audit.log import AuditLog
-from operate_mcp.governance.approval import record_approval
 from operate_mcp.records.store import RecordStore
 from operate_mcp.workflows import replay as replay_module
 from operate_mcp.workflows.execute import execute
 from operate_mcp.workflows.operate import analyze
 from operate_mcp.workflows.replay import ReplayError, parse_overrides, plan_replay, replay
 from operate_mcp.workflows.sessions import SessionStatus
+from support.approvers import BOB, approve_signed, enrol
 from support.manifests import bed_settings, deployment, deps_for, proposal
 
 
@@ -35,7 +35,7 @@ async def executed_scale(testbed, namespace, settings):
     )
     deps.records = RecordStore(settings.data_dir)
     session = await analyze(deps, "scale api to 3", caller="alice", triggered_by="test")
-    record_approval(deps.sessions, session.id, approver="bob", method="cli", settings=settings)
+    approve_signed(deps.sessions, session.id, settings, "bob", enrol(settings.approvers_dir, "bob", BOB))
     deps.provider = None
     done = await execute(deps, session.id, actor="alice")
     assert done.status is SessionStatus.EXECUTED_SUCCESSFULLY

@@ -46,8 +46,12 @@ def hpa(name: str, namespace: str, min_replicas: object = 2, max_replicas: int =
 
 
 def bed_settings(testbed: Any, tmp_path: Any, **overrides: Any) -> Settings:
-    """Settings pointing at the test bed, with a private data directory per test."""
-    return Settings(data_dir=tmp_path / "data", kubeconfig=testbed.kubeconfig, kubectl=testbed.kubectl, **overrides)
+    """Settings pointing at the test bed, with a private data directory, approver registry and server
+    approval key per test (both outside the data dir, as in a real installation)."""
+    overrides.setdefault("approvers_dir", tmp_path / "config" / "approvers")
+    overrides.setdefault("approval_key_file", tmp_path / "config" / "approval.key")
+    overrides.setdefault("kubeconfig", testbed.kubeconfig)
+    return Settings(data_dir=tmp_path / "data", kubectl=testbed.kubectl, **overrides)
 
 
 def deps_for(settings: Settings, provider: ScriptedProvider | None, audit: Any = None) -> OperateDeps:

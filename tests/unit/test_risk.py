@@ -21,13 +21,17 @@ def tier(*argv: str, replicas: int | None = None) -> str:
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (("annotate", "deployment/api", "note=x", "-n", "shop"), "trivial"),
+        (
+            ("annotate", "deployment/api", "kubectl.kubernetes.io/restartedAt=2026-11-29T10:00:00Z", "-n", "shop"),
+            "trivial",
+        ),
+        (("annotate", "deployment/api", "note=x", "-n", "shop"), "low"),
         (("label", "namespaces", "--all", "pod-security.kubernetes.io/enforce=privileged", "--overwrite"), "critical"),
         (("label", "secrets", "--all", "-A", "x=y"), "critical"),
         (("label", "nodes", "--all", "x=y"), "critical"),
         (("label", "pods", "-l", "app=web", "-A", "app=other", "--overwrite"), "critical"),
         (("label", "pods", "-l", "app=web", "-n", "shop", "app=other", "--overwrite"), "medium"),
-        (("label", "deploy", "api", "team=x"), "medium"),
+        (("label", "deploy", "api", "team=x"), "low"),
         (("annotate", "deployment/api", "note=x", "-n", "production"), "critical"),
         (("set", "image", "deployment/api", "api=nginx:1.27.3", "-n", "shop"), "medium"),
         (("delete", "deployment", "api", "-n", "shop"), "critical"),

@@ -110,7 +110,7 @@ async def test_prometheus_metrics_endpoint_over_http(tmp_path):
     settings = Settings(data_dir=tmp_path, http_token="s3cret-token")
     app = http_app(create_server(settings), settings, "127.0.0.1")
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
         denied = await client.get("/metrics")
         ok = await client.get("/metrics", headers={"Authorization": "Bearer s3cret-token"})
     assert denied.status_code == 401

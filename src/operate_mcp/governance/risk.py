@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from operate_mcp.config import Settings
 from operate_mcp.errors import CommandRejected
-from operate_mcp.kube.commands import ProposedCommand, parse_kubectl
+from operate_mcp.kube.commands import ParsedCommand, ProposedCommand, parse_kubectl
 from operate_mcp.kube.targets import targets_of
 from operate_mcp.workflows.proposal import ObservedObject, PolicyCheck, RiskAssessment, RiskTier
 
@@ -27,7 +27,15 @@ SENSITIVE = {
     "persistentvolumes": "persistent volumes",
     "persistentvolumeclaims": "persistent volume claims",
 }
-TRIVIAL_COMMANDS = {"rollout restart", "rollout status", "rollout history", "annotate", "label"}
+# Objects whose annotations steer traffic or access (ingress auth, allow-lists, service routing):
+# changing one is never trivial, whatever the key.
+TRAFFIC = {
+    "ingresses",
+    "services",
+    "networkpolicies",
+    "gateways.gateway.networking.k8s.io",
+    "httproutes.gateway.networking.k8s.io",
+}
 MAX_LOW_SCALE_DELTA = 2
 
 
@@ -41,39 +49,80 @@ def _replicas(argv: Sequence[str]) -> int | None:
     return None
 
 
+def _harmless_key(key: str, allowed: Sequence[str]) -> bool:
+    return any(key == a or (a.endswith("/") and key.startswith(a)) for a in allowed)
+
+
+def _annotate_tier(parsed: ParsedCommand, settings: Settings) -> tuple[RiskTier, str]:
+    """Trivial only when every change sets an allow-listed annotation on named, non-traffic objects."""
+    what = parsed.command
+    pairs = [a for a in parsed.args if "=" in a or a.endswith("-")]
+    if any(r.name is None for r in parsed.resources) or not parsed.resources or parsed.selector:
+        return RiskTier.MEDIUM, f"`{what}` on objects chosen by selector or by type"
+    if any(f.name == "all" for f in parsed.flags):
+        return RiskTier.MEDIUM, f"`{what}` on every object (--all)"
+    if any(p.endswith("-") and "=" not in p for p in pairs):
+        return RiskTier.LOW, f"`{what}` removes annotations"
+    if any(f.name == "overwrite" for f in parsed.flags):
+        return RiskTier.LOW, f"`{what}` --overwrite replaces existing values"
+    traffic = sorted({r.resource for r in parsed.resources} & TRAFFIC)
+    if traffic:
+        return RiskTier.LOW, f"`{what}` on {', '.join(traffic)}, whose annotations steer traffic or access"
+    keys = [p.split("=", 1)[0] for p in pairs]
+    if not keys or not all(_harmless_key(k, settings.trivial_annotation_keys) for k in keys):
+        return RiskTier.LOW, f"`{what}` sets annotations outside the harmless list ({', '.join(keys) or 'none'})"
+    return RiskTier.TRIVIAL, f"`{what}` sets only harmless annotations ({', '.join(keys)}) on named objects"
+
+
 def _command_tier(
-    cmd: ProposedCommand, observed: dict[tuple[str, str | None], ObservedObject], production: set[str]
+    cmd: ProposedCommand,
+    observed: dict[tuple[str, str | None], ObservedObject],
+    settings: Settings,
+    default_namespace: str,
 ) -> tuple[RiskTier, str]:
+    production = set(settings.production_namespaces)
     try:
         parsed = parse_kubectl(cmd.argv)
     except CommandRejected as exc:
         return RiskTier.CRITICAL, f"unparseable command: {exc}"
     what = parsed.command
+    namespace = parsed.namespace or default_namespace
+    try:
+        targets = targets_of(cmd)
+    except CommandRejected as exc:
+        return RiskTier.CRITICAL, f"`{what}`: its objects cannot be read ({exc})"
     for resource in parsed.resource_types:  # named or not: `label secrets --all` touches Secrets too
         if resource in SENSITIVE:
             return RiskTier.CRITICAL, f"`{what}` touches {SENSITIVE[resource]}"
     if parsed.all_namespaces:
         return RiskTier.CRITICAL, f"`{what}` acts across all namespaces"
-    for target in targets_of(cmd):
+    for target in targets:
         if target.resource in SENSITIVE:
             return RiskTier.CRITICAL, f"`{what}` touches {SENSITIVE[target.resource]} ({target.name})"
-        if target.namespace in production:
-            return RiskTier.CRITICAL, f"`{what}` changes namespace {target.namespace}, marked production"
-    if parsed.namespace in production:
-        return RiskTier.CRITICAL, f"`{what}` runs in namespace {parsed.namespace}, marked production"
-    if parsed.verb in ("delete", "drain", "cordon", "taint", "replace"):
+        if (target.namespace or namespace) in production:
+            return RiskTier.CRITICAL, f"`{what}` changes namespace {target.namespace or namespace}, marked production"
+        seen = observed.get((target.name, target.namespace)) or observed.get((target.name, namespace))
+        if seen is not None and seen.namespace in production:
+            return RiskTier.CRITICAL, f"`{what}` changes {target.name}, observed in {seen.namespace}, marked production"
+    if namespace in production:
+        how = "" if parsed.namespace else " (the kubeconfig context's namespace: no -n given)"
+        return RiskTier.CRITICAL, f"`{what}` runs in namespace {namespace}{how}, marked production"
+    if parsed.verb in ("delete", "replace"):
         return RiskTier.CRITICAL, f"`{what}` removes or replaces objects"
-    if what in TRIVIAL_COMMANDS:
-        # Trivial means one person need not be asked: only for named objects in a named namespace.
-        unnamed = any(r.name is None for r in parsed.resources) or not parsed.resources or parsed.selector
-        if unnamed or any(f.name == "all" for f in parsed.flags):
-            return RiskTier.MEDIUM, f"`{what}` on objects chosen by selector or --all"
-        if parsed.namespace is None:
-            return RiskTier.MEDIUM, f"`{what}` without -n runs in the kubeconfig's default namespace"
-        return RiskTier.TRIVIAL, f"`{what}` is a restart or metadata change on named objects"
+    if parsed.verb in ("drain", "cordon", "uncordon", "taint"):
+        return RiskTier.CRITICAL, f"`{what}` changes nodes"
+    if parsed.verb == "apply" and any(f.name == "prune" for f in parsed.flags):
+        return RiskTier.CRITICAL, f"`{what} --prune` deletes objects missing from the manifest"
+    if parsed.verb == "annotate":
+        return _annotate_tier(parsed, settings)
+    if parsed.verb == "label":
+        # Labels select: a Service, a PDB or a NetworkPolicy may stop matching the pod.
+        return RiskTier.LOW if parsed.resources and all(r.name for r in parsed.resources) and not parsed.selector else (
+            RiskTier.MEDIUM
+        ), f"`{what}` changes labels, which Services and policies select on"
     if parsed.verb == "scale":
         wanted = _replicas(cmd.argv)
-        current = [o.replicas for t in targets_of(cmd) if (o := observed.get((t.name, t.namespace)))]
+        current = [o.replicas for t in targets if (o := observed.get((t.name, t.namespace or namespace)))]
         if wanted is not None and current and current[0] is not None:
             delta = abs(wanted - current[0])
             if wanted == 0:
@@ -90,12 +139,20 @@ def assess_risk(
     observed: Sequence[ObservedObject],
     policies: Sequence[PolicyCheck],
     settings: Settings,
+    default_namespace: str = "default",
 ) -> RiskAssessment:
+    """The tier a proposal needs, from its commands, the objects observed and the policies.
+
+    `default_namespace` is where commands without `-n` act (the kubeconfig context's namespace).
+    """
     if not commands:
         return RiskAssessment(tier=RiskTier.TRIVIAL, reasons=["no commands to run"])
-    by_name = {(o.name, o.namespace): o for o in observed}
     production = set(settings.production_namespaces)
-    tiers = [_command_tier(c, by_name, production) for c in commands]
+    by_name: dict[tuple[str, str | None], ObservedObject] = {(o.name, o.namespace): o for o in observed}
+    tiers = [_command_tier(c, by_name, settings, default_namespace) for c in commands]
+    for o in observed:
+        if o.namespace in production:
+            tiers.append((RiskTier.CRITICAL, f"{o.kind}/{o.name} is in namespace {o.namespace}, marked production"))
     for p in policies:
         if not p.passed and p.effect == "raise-tier":
             tiers.append((RiskTier.CRITICAL, f"policy {p.policy_id}: {p.message}"))

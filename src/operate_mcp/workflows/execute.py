@@ -7,6 +7,7 @@ two callers can never both run a session.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Awaitable, Callable
@@ -16,12 +17,21 @@ from functools import partial
 import anyio
 
 from operate_mcp.errors import OperateError
-from operate_mcp.governance.approval import ApprovalError, approvers_needed, check_digest, valid_approvals
-from operate_mcp.kube.commands import ProposedCommand, shell_quote
+from operate_mcp.governance.approval import (
+    ApprovalError,
+    already_executed,
+    approvers_needed,
+    check_digest,
+    mark_executed,
+    valid_approvals,
+)
+from operate_mcp.governance.risk import ORDER, assess_risk
+from operate_mcp.kube.commands import CommandClass, ProposedCommand, classify_command, shell_quote
+from operate_mcp.kube.context import default_namespace
 from operate_mcp.kube.targets import unique_targets
 from operate_mcp.workflows.decision import write_decision_record
 from operate_mcp.workflows.operate import OperateDeps
-from operate_mcp.workflows.proposal import ObservedObject
+from operate_mcp.workflows.proposal import ObservedObject, PolicyCheck, RiskAssessment
 from operate_mcp.workflows.sessions import CommandOutcome, Executor, Session, SessionStatus, Validation
 from operate_mcp.workflows.snapshot import save_snapshot, take_snapshot
 from operate_mcp.workflows.validate import validate_execution
@@ -84,7 +94,10 @@ def preflight(deps: OperateDeps, session_id: str) -> Session:
         raise ApprovalError(f"session {session_id} is {session.status.value}; a session runs at most once")
     if session.status is not SessionStatus.APPROVED:
         raise ApprovalError(f"session {session_id} is {session.status.value}, not approved")
+    if already_executed(deps.settings, session_id):
+        raise ApprovalError(f"session {session_id} already started executing once; a session runs at most once")
     check_digest(session)
+    reclassify(session)
     have = valid_approvals(session, deps.settings)
     need = approvers_needed(session.proposal.risk.tier)
     if len(have) < need:
@@ -104,10 +117,64 @@ def preflight(deps: OperateDeps, session_id: str) -> Session:
     return session
 
 
+def reclassify(session: Session) -> None:
+    """Every command is classified again right before it runs: only mutating kubectl commands run.
+
+    The session file is data; whatever it says a command is, the classifier decides now.
+    """
+    for i, cmd in enumerate(session.proposal.command_list(), 1):
+        verdict = classify_for_execution(cmd)
+        if verdict is not None:
+            raise ApprovalError(
+                f"session {session.id}: command {i} `{shell_quote(cmd.argv)}` {verdict}; nothing was run. "
+                f"Analyse again with operate(intent={session.intent!r})"
+            )
+
+
+def classify_for_execution(cmd: ProposedCommand) -> str | None:
+    """Why `cmd` may not run as an approved change, or None when it may."""
+    verdict = classify_command(cmd.argv, cmd.stdin)
+    if verdict.command_class is not CommandClass.MUTATING:
+        return f"is {verdict.command_class.value} ({verdict.reason})"
+    return None
+
+
+async def recompute_risk(deps: OperateDeps, session: Session, observed: list[ObservedObject]) -> RiskAssessment:
+    """The tier from the commands, the objects as they are now and the policies as they are now;
+    never the tier written in the session file."""
+    commands = session.proposal.command_list()
+    policies: list[PolicyCheck] = list(session.proposal.policies_checked)
+    if deps.knowledge is not None:
+        knowledge = deps.knowledge
+        # Policies unavailable now: the stored checks stand (and the stored tier is a floor).
+        with contextlib.suppress(OperateError):
+            policies = await anyio.to_thread.run_sync(lambda: knowledge.check_policies(commands, observed))
+    blocking = [p.policy_id for p in policies if not p.passed and p.effect == "block"]
+    if blocking:
+        raise ApprovalError(
+            f"session {session.id} is blocked by policy {', '.join(blocking)} as the cluster is now; nothing was run"
+        )
+    namespace = await anyio.to_thread.run_sync(default_namespace, deps.kubectl)
+    now = assess_risk(commands, [*observed, *session.proposal.observed_objects], policies, deps.settings, namespace)
+    stored = session.proposal.risk.tier
+    if ORDER.index(stored) > ORDER.index(now.tier):
+        return RiskAssessment(tier=stored, reasons=session.proposal.risk.reasons)  # never lower than proposed
+    return now
+
+
 async def execute(deps: OperateDeps, session_id: str, *, actor: str, on_progress: Progress | None = None) -> Session:
     session = preflight(deps, session_id)
     commands = session.proposal.command_list()
     seen, plan = await anyio.to_thread.run_sync(take_snapshot, deps.kubectl, commands)
+    risk = await recompute_risk(deps, session, [o for _, o, _ in seen])
+    have = valid_approvals(session, deps.settings, tier=risk.tier)
+    if len(have) < approvers_needed(risk.tier):
+        _audit(deps, "execution.refused", session, actor, {"reason": "approvals", "tier": risk.tier.value})
+        raise ApprovalError(
+            f"session {session_id} needs {approvers_needed(risk.tier)} proven approval(s) for {risk.tier.value} risk "
+            f"({'; '.join(risk.reasons)}) and has {len(have)}; nothing was run. "
+            f"Approve with: operate-mcp approve {session_id}"
+        )
     drift = _drift(session.proposal.observed_objects, [o for _, o, _ in seen])
     if drift and deps.settings.drift_mode == "refuse":
         _audit(deps, "execution.refused", session, actor, {"reason": "drift", "changes": drift})
@@ -122,7 +189,10 @@ async def execute(deps: OperateDeps, session_id: str, *, actor: str, on_progress
         if s.proposal.version != session.proposal.version or s.proposal.digest != session.proposal.digest:
             raise ApprovalError(f"session {s.id} was refined while execution was starting; nothing ran")
         check_digest(s)
-        if len(valid_approvals(s, deps.settings)) < approvers_needed(s.proposal.risk.tier):
+        reclassify(s)
+        if already_executed(deps.settings, s.id):
+            raise ApprovalError(f"session {s.id} already started executing once; a session runs at most once")
+        if len(valid_approvals(s, deps.settings, tier=risk.tier)) < approvers_needed(risk.tier):
             raise ApprovalError(f"session {s.id} lost its approval while execution was starting; nothing ran")
         s.executor = Executor(pid=os.getpid(), host=socket.gethostname(), started_at=datetime.now(UTC))
         s.rollback_plan = plan
@@ -131,6 +201,7 @@ async def execute(deps: OperateDeps, session_id: str, *, actor: str, on_progress
     session = deps.sessions.transition(
         session.id, SessionStatus.EXECUTING, actor=actor, expected={SessionStatus.APPROVED}, mutate=start
     )
+    mark_executed(deps.settings, session.id, session.proposal.digest)
     commands = session.proposal.command_list()  # from the locked, checked session: exactly what was approved
     _audit(deps, "execution.start", session, actor, {"digest": session.proposal.digest, "drift_warnings": drift})
     outcomes: list[CommandOutcome] = []

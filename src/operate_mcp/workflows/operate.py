@@ -13,7 +13,8 @@ from operate_mcp.agent.provider import Provider
 from operate_mcp.config import Settings
 from operate_mcp.errors import ConfigError, OperateError, SessionError
 from operate_mcp.governance.risk import assess_risk
-from operate_mcp.kube.commands import CommandClass, ProposedCommand, classify, command_digest, shell_quote
+from operate_mcp.kube.commands import CommandClass, ProposedCommand, classify_command, command_digest, shell_quote
+from operate_mcp.kube.context import default_namespace
 from operate_mcp.kube.runner import Kubectl
 from operate_mcp.kube.targets import observe_objects
 from operate_mcp.kube.tools import ToolBox
@@ -86,7 +87,7 @@ def _check_commands(deps: OperateDeps, draft: ProposalDraft, dry_runs: dict[int,
     problems: list[str] = []
     dry_runs.clear()
     for i, cmd in enumerate(draft.commands, 1):
-        verdict = classify(cmd.argv)
+        verdict = classify_command(cmd.argv, cmd.stdin)
         shown = shell_quote(cmd.argv)
         if verdict.command_class is CommandClass.FORBIDDEN:
             problems.append(f"command {i} `{shown}` is forbidden: {verdict.reason}")
@@ -100,10 +101,10 @@ def _check_commands(deps: OperateDeps, draft: ProposalDraft, dry_runs: dict[int,
             if not result.ok:
                 problems.append(f"command {i} `{shown}` failed its server-side dry-run: {result.error.strip()}")
     for i, cmd in enumerate(draft.verification, 1):
-        if classify(cmd.argv).command_class is not CommandClass.READ:
+        if classify_command(cmd.argv, cmd.stdin).command_class is not CommandClass.READ:
             problems.append(f"verification {i} `{shell_quote(cmd.argv)}` must be read-only")
     for i, cmd in enumerate(draft.rollback_commands, 1):
-        verdict = classify(cmd.argv)
+        verdict = classify_command(cmd.argv, cmd.stdin)
         if verdict.command_class is not CommandClass.MUTATING:
             problems.append(
                 f"rollback command {i} `{shell_quote(cmd.argv)}` is {verdict.command_class.value}: "
@@ -156,7 +157,10 @@ async def fixed_proposal(
     def check() -> list[CheckedCommand]:
         return [
             CheckedCommand(
-                command=c, display=c.display, classification=classify(c.argv), dry_run=dry_run(deps.kubectl, c, i)
+                command=c,
+                display=c.display,
+                classification=classify_command(c.argv, c.stdin),
+                dry_run=dry_run(deps.kubectl, c, i),
             )
             for i, c in enumerate(commands, 1)
         ]
@@ -174,7 +178,7 @@ async def fixed_proposal(
         changes=changes or ProposedChanges(),
         commands=checked,
         risks=list(risks),
-        risk=assess_risk(commands, observed, policies, deps.settings),
+        risk=assess_risk(commands, observed, policies, deps.settings, default_namespace(deps.kubectl)),
         policies_checked=policies,
         observed_objects=observed,
         blocked=blocked_by_policy or failed > 0,
@@ -263,15 +267,18 @@ async def analyze(
     )
     draft = outcome.result
     checked = [
-        CheckedCommand(command=c, display=c.display, classification=classify(c.argv), dry_run=dry_runs.get(i))
+        CheckedCommand(
+            command=c, display=c.display, classification=classify_command(c.argv, c.stdin), dry_run=dry_runs.get(i)
+        )
         for i, c in enumerate(draft.commands, 1)
     ]
     rollback = [
-        CheckedCommand(command=c, display=c.display, classification=classify(c.argv)) for c in draft.rollback_commands
+        CheckedCommand(command=c, display=c.display, classification=classify_command(c.argv, c.stdin))
+        for c in draft.rollback_commands
     ]
     observed = await anyio.to_thread.run_sync(observe_objects, deps.kubectl, draft.commands)
     policies = await check_policies(deps, draft.commands, observed)
-    risk = assess_risk(draft.commands, observed, policies, deps.settings)
+    risk = assess_risk(draft.commands, observed, policies, deps.settings, default_namespace(deps.kubectl))
     pattern_ids = sorted(
         {*draft.patterns_applied, *(r.id for r in (context.refs() if context else []) if r.kind == "pattern")}
     )

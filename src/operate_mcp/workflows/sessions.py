@@ -67,15 +67,23 @@ class StatusChange(BaseModel):
 
 
 class Approval(BaseModel):
-    """One person's yes, bound to the exact command list (digest) and proposal version."""
+    """One yes, bound to the exact command list (digest), proposal version and tier.
+
+    Nothing in the session file is trusted at execution: a `cli` approval carries an Ed25519
+    signature by an enrolled approver key (`signature`, `key_id`); `elicitation` and
+    `auto(trivial)` approvals carry an HMAC (`mac`) by the server's key, kept outside the data dir.
+    """
 
     approver: str
     at: datetime
-    method: str  # execute-choice | elicitation | cli
+    method: str  # auto(trivial) | elicitation | cli
     justification: str = ""
     digest: str
     version: int
     tier: str
+    key_id: str | None = None
+    signature: str | None = None
+    mac: str | None = None
 
 
 class Executor(BaseModel):

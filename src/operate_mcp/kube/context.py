@@ -1,0 +1,45 @@
+"""The namespace kubectl uses when a command names none: the kubeconfig context's, else `default`.
+
+Risk, policies and the approval text must judge the namespace a command will really act in;
+a command without `-n` against a context whose namespace is production is a production change.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+
+from operate_mcp.kube.runner import Kubectl
+
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_cache: dict[tuple[str, ...], str] = {}
+_lock = threading.Lock()
+
+
+def _cache_key(kubectl: Kubectl) -> tuple[str, ...]:
+    """The kubeconfig files and their modification times: a changed context re-reads."""
+    paths = (kubectl.env.get("KUBECONFIG") or os.path.join(kubectl.env.get("HOME", "~"), ".kube", "config")).split(
+        os.pathsep
+    )
+    key: list[str] = [kubectl.binary]
+    for p in paths:
+        try:
+            key.append(f"{p}:{os.stat(os.path.expanduser(p)).st_mtime_ns}")
+        except OSError:
+            key.append(f"{p}:missing")
+    return tuple(key)
+
+
+def default_namespace(kubectl: Kubectl) -> str:
+    """What `kubectl` without `-n` acts in, read the way kubectl merges kubeconfig files."""
+    key = _cache_key(kubectl)
+    with _lock:
+        if key in _cache:
+            return _cache[key]
+    result = kubectl.run(["kubectl", "config", "view", "--minify", "-o", "jsonpath={..context.namespace}"])
+    found = result.stdout.strip() if result.ok else ""
+    namespace = found if _NAMESPACE.match(found) else "default"
+    with _lock:
+        _cache[key] = namespace
+    return namespace
