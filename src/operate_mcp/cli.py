@@ -20,7 +20,7 @@ from operate_mcp.records.cli import add_records_parsers
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from operate_mcp.workflows.sessions import Session
+    from operate_mcp.model.session import Session
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -174,8 +174,9 @@ def _decide(args: argparse.Namespace) -> int:
         valid_approvals,
     )
     from operate_mcp.identity import os_user
+    from operate_mcp.model.session import SessionStatus
     from operate_mcp.workflows.decision import write_decision_record
-    from operate_mcp.workflows.sessions import SessionStatus, SessionStore
+    from operate_mcp.workflows.sessions import SessionStore
 
     settings = settings_for(args)
     store = SessionStore(settings.data_dir, settings.session_ttl_seconds)

@@ -48,6 +48,8 @@ from operate_mcp.knowledge.capabilities import ScanReport
 from operate_mcp.knowledge.manage import ManageResult
 from operate_mcp.kube.manifests import describe_objects, parse_manifests
 from operate_mcp.kube.runner import Kubectl
+from operate_mcp.model.proposal import RiskTier
+from operate_mcp.model.session import Session, SessionStatus
 from operate_mcp.records.alerts import FailureAlert, FailureAlerts
 from operate_mcp.records.metrics import Metrics, compute_metrics
 from operate_mcp.records.models import ExecutionRecord
@@ -58,12 +60,11 @@ from operate_mcp.records.summary import RunSummary
 from operate_mcp.workflows.decision import write_decision_record
 from operate_mcp.workflows.execute import execute
 from operate_mcp.workflows.operate import OperateDeps, analyze
-from operate_mcp.workflows.proposal import RiskTier
 from operate_mcp.workflows.replay import ReplayPlan, parse_overrides, plan_replay
 from operate_mcp.workflows.replay import replay as replay_session
 from operate_mcp.workflows.response import OperateResponse, to_response
 from operate_mcp.workflows.rollback import propose_rollback
-from operate_mcp.workflows.sessions import Session, SessionStatus, SessionStore
+from operate_mcp.workflows.sessions import SessionStore
 
 if TYPE_CHECKING:
     from operate_mcp.knowledge.base import KnowledgeBase

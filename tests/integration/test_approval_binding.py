@@ -13,12 +13,13 @@ from operate_mcp import server as server_module
 from operate_mcp.agent.scripted import ScriptedProvider, answer
 from operate_mcp.audit.log import AuditLog
 from operate_mcp.governance.approval import AUTO_TRIVIAL, ApprovalError, record_approval
-from operate_mcp.kube.commands import ProposedCommand, classify, command_digest
+from operate_mcp.kube.commands import classify
+from operate_mcp.model.command import ProposedCommand, command_digest
+from operate_mcp.model.proposal import CheckedCommand, RiskAssessment, RiskTier
+from operate_mcp.model.session import Session, SessionStatus
 from operate_mcp.server import create_server
 from operate_mcp.workflows.execute import execute
 from operate_mcp.workflows.operate import analyze
-from operate_mcp.workflows.proposal import CheckedCommand, RiskAssessment, RiskTier
-from operate_mcp.workflows.sessions import Session, SessionStatus
 from support.manifests import bed_settings, deployment, deps_for, proposal
 
 RESTARTED = "kubectl.kubernetes.io/restartedAt"

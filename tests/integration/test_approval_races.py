@@ -13,11 +13,11 @@ from mcp import Client
 from operate_mcp.agent.scripted import ScriptedProvider, answer
 from operate_mcp.config import Settings
 from operate_mcp.governance.approval import ApprovalError
+from operate_mcp.model.session import SessionStatus
 from operate_mcp.server import create_server
 from operate_mcp.workflows import execute as execute_module
 from operate_mcp.workflows.execute import execute
 from operate_mcp.workflows.operate import analyze
-from operate_mcp.workflows.sessions import SessionStatus
 from support.approvers import BOB, approve_signed, enrol
 from support.manifests import bed_settings, deployment, deps_for, proposal
 

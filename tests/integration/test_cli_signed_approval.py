@@ -16,9 +16,9 @@ from operate_mcp.agent.scripted import ScriptedProvider, answer
 from operate_mcp.audit.log import AuditLog
 from operate_mcp.governance.approval import ApprovalError, valid_approvals
 from operate_mcp.identity import os_user
+from operate_mcp.model.session import SessionStatus
 from operate_mcp.workflows.execute import execute
 from operate_mcp.workflows.operate import analyze
-from operate_mcp.workflows.sessions import SessionStatus
 from support.approvers import ALICE, BOB, CAROL, PASSPHRASE, approve_signed, enrol, identity
 from support.manifests import bed_settings, deployment, deps_for, proposal
 from support.terminal import run_in_terminal

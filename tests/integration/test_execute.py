@@ -20,11 +20,11 @@ from operate_mcp.audit.log import AuditLog
 from operate_mcp.audit.verify import verify
 from operate_mcp.errors import SessionError
 from operate_mcp.governance.approval import ApprovalError
+from operate_mcp.model.session import SessionStatus
 from operate_mcp.server import create_server
 from operate_mcp.workflows.execute import DriftError, execute
 from operate_mcp.workflows.operate import analyze
 from operate_mcp.workflows.rollback import propose_rollback
-from operate_mcp.workflows.sessions import SessionStatus
 from support.approvers import BOB, CAROL, PASSPHRASE, approve_signed, enrol, identity
 from support.manifests import bed_settings, deployment, deps_for, hpa, proposal
 from support.terminal import run_in_terminal

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from operate_mcp.agent.scripted import ScriptedProvider, answer
-from operate_mcp.kube.commands import ProposedCommand
 from operate_mcp.kube.runner import Kubectl
+from operate_mcp.model.command import ProposedCommand
 from operate_mcp.workflows import dryrun
 from operate_mcp.workflows.dryrun import dry_run
 from operate_mcp.workflows.operate import analyze

@@ -9,9 +9,9 @@ import pytest
 from mcp import Client
 
 from operate_mcp.agent.scripted import ScriptedProvider, answer, last_user_text, use
+from operate_mcp.model.session import SessionStatus
 from operate_mcp.server import create_server
 from operate_mcp.workflows.operate import analyze
-from operate_mcp.workflows.sessions import SessionStatus
 from support.manifests import bed_settings, deployment, deps_for, hpa, proposal
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import base64
 import json
 
-from operate_mcp.kube.commands import ProposedCommand
 from operate_mcp.kube.runner import Kubectl
+from operate_mcp.model.command import ProposedCommand
 from operate_mcp.workflows.dryrun import dry_run
 from support.manifests import bed_settings
 

@@ -12,12 +12,12 @@ import pytest
 
 from operate_mcp.agent.scripted import ScriptedProvider, answer
 from operate_mcp.audit.log import AuditLog
+from operate_mcp.model.session import SessionStatus
 from operate_mcp.records.store import RecordStore
 from operate_mcp.workflows import replay as replay_module
 from operate_mcp.workflows.execute import execute
 from operate_mcp.workflows.operate import analyze
 from operate_mcp.workflows.replay import ReplayError, parse_overrides, plan_replay, replay
-from operate_mcp.workflows.sessions import SessionStatus
 from support.approvers import BOB, approve_signed, enrol
 from support.manifests import bed_settings, deployment, deps_for, proposal
 

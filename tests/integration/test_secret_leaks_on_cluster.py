@@ -8,9 +8,9 @@ import json
 import pytest
 
 from operate_mcp.config import Settings
-from operate_mcp.kube.commands import ProposedCommand
 from operate_mcp.kube.runner import Kubectl
 from operate_mcp.kube.tools import ToolBox
+from operate_mcp.model.command import ProposedCommand
 from operate_mcp.workflows.dryrun import dry_run
 
 COUNT = 150

@@ -11,7 +11,8 @@ from operate_mcp.approvers import approval_payload, init_key, sign_approval
 from operate_mcp.config import Settings
 from operate_mcp.governance.approval import record_approval
 from operate_mcp.identity import user_name
-from operate_mcp.workflows.sessions import Session, SessionStore
+from operate_mcp.model.session import Session
+from operate_mcp.workflows.sessions import SessionStore
 
 PASSPHRASE = "correct horse"
 ALICE, BOB, CAROL = 1001, 1002, 1003  # uids; none is the user the tests (and the server) run as

@@ -14,8 +14,8 @@ from operate_mcp.config import Settings
 from operate_mcp.errors import AgentError, ConfigError
 from operate_mcp.kube.runner import Kubectl
 from operate_mcp.kube.tools import TOOLS, ToolBox
+from operate_mcp.model.proposal import ProposalDraft
 from operate_mcp.prompts import load_prompt
-from operate_mcp.workflows.proposal import ProposalDraft
 from support.messages_api import MessagesAPI, recorded, serve
 
 

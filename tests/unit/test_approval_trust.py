@@ -19,20 +19,20 @@ from operate_mcp.governance.approval import (
     valid_approvals,
 )
 from operate_mcp.governance.risk import assess_risk
-from operate_mcp.kube.commands import ProposedCommand, command_digest
 from operate_mcp.kube.runner import Kubectl
-from operate_mcp.workflows.execute import preflight
-from operate_mcp.workflows.operate import OperateDeps
-from operate_mcp.workflows.proposal import (
+from operate_mcp.model.command import Classification, ProposedCommand, command_digest
+from operate_mcp.model.proposal import (
     CheckedCommand,
-    Classification,
     ObservedObject,
     Proposal,
     ProposedChanges,
     RiskAssessment,
     RiskTier,
 )
-from operate_mcp.workflows.sessions import Approval, Session, SessionStatus, SessionStore
+from operate_mcp.model.session import Approval, Session, SessionStatus
+from operate_mcp.workflows.execute import preflight
+from operate_mcp.workflows.operate import OperateDeps
+from operate_mcp.workflows.sessions import SessionStore
 
 RESTART = [
     "kubectl",

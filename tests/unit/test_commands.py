@@ -9,17 +9,8 @@ import shlex
 import pytest
 
 from operate_mcp.errors import CommandRejected
-from operate_mcp.kube.commands import (
-    Classification,
-    CommandClass,
-    ProposedCommand,
-    canonical_resource,
-    classify,
-    command_digest,
-    parse_kubectl,
-    shell_quote,
-    with_server_dry_run,
-)
+from operate_mcp.kube.commands import canonical_resource, classify, parse_kubectl, with_server_dry_run
+from operate_mcp.model.command import Classification, CommandClass, ProposedCommand, command_digest, shell_quote
 
 READ = CommandClass.READ
 DRY = CommandClass.DRY_RUN

@@ -10,7 +10,7 @@ import yaml
 
 from operate_mcp.knowledge.models import Policy, load_yaml_items, parse_item, starter_dir
 from operate_mcp.knowledge.policies import evaluate_policies, validate_policy
-from operate_mcp.kube.commands import ProposedCommand
+from operate_mcp.model.command import ProposedCommand
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 YAML_BLOCK = re.compile(r"```yaml\n(.*?)```", re.S)

@@ -129,7 +129,7 @@ def test_two_processes_worth_of_stores_take_turns_on_local_mode(tmp_path) -> Non
 
 
 def test_policies_are_enforced_even_before_the_store_exists(tmp_path) -> None:
-    from operate_mcp.kube.commands import ProposedCommand
+    from operate_mcp.model.command import ProposedCommand
 
     kb = KnowledgeBase(Settings(data_dir=tmp_path))
     checks = kb.check_policies([ProposedCommand(argv=["kubectl", "delete", "namespace", "shop"], description="x")])

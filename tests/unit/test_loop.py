@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from operate_mcp.agent.loop import parse_answer, run_loop
-from operate_mcp.agent.provider import TokenUsage
 from operate_mcp.agent.scripted import ScriptedProvider, answer, say, use
 from operate_mcp.config import Settings
 from operate_mcp.errors import AgentError
 from operate_mcp.kube.runner import Kubectl
 from operate_mcp.kube.tools import ToolBox
-from operate_mcp.workflows.proposal import ProposalDraft
+from operate_mcp.model.proposal import ProposalDraft
+from operate_mcp.model.usage import TokenUsage
 
 GOOD = {"analysis": "nothing to do", "commands": []}
 

@@ -9,8 +9,8 @@ import pytest
 from operate_mcp.knowledge.changes import changes_of, image_ref
 from operate_mcp.knowledge.models import Policy, load_yaml_items, parse_item, starter_dir
 from operate_mcp.knowledge.policies import PolicyRuleError, evaluate_policies, observed_lookup, validate_policy
-from operate_mcp.kube.commands import ProposedCommand
-from operate_mcp.workflows.proposal import ObservedObject
+from operate_mcp.model.command import ProposedCommand
+from operate_mcp.model.proposal import ObservedObject
 
 
 @pytest.fixture(scope="module")

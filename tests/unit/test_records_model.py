@@ -7,19 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from operate_mcp.agent.provider import TokenUsage
-from operate_mcp.kube.commands import Classification, CommandClass, ProposedCommand, command_digest
-from operate_mcp.records.models import (
-    OUTPUT_CAP_CHARS,
-    RECORD_ID,
-    ExecutionRecord,
-    RecordError,
-    RunStatus,
-    cap_text,
-    new_record_id,
-    record_from_session,
-)
-from operate_mcp.workflows.proposal import (
+from operate_mcp.model.command import Classification, CommandClass, ProposedCommand, command_digest
+from operate_mcp.model.proposal import (
     CheckedCommand,
     DryRunResult,
     ObservedObject,
@@ -29,7 +18,7 @@ from operate_mcp.workflows.proposal import (
     RiskAssessment,
     RiskTier,
 )
-from operate_mcp.workflows.sessions import (
+from operate_mcp.model.session import (
     Approval,
     Check,
     CommandOutcome,
@@ -38,6 +27,17 @@ from operate_mcp.workflows.sessions import (
     SessionStatus,
     StatusChange,
     Validation,
+)
+from operate_mcp.model.usage import TokenUsage
+from operate_mcp.records.models import (
+    OUTPUT_CAP_CHARS,
+    RECORD_ID,
+    ExecutionRecord,
+    RecordError,
+    RunStatus,
+    cap_text,
+    new_record_id,
+    record_from_session,
 )
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -6,8 +6,8 @@ import pytest
 
 from operate_mcp.config import Settings
 from operate_mcp.governance.risk import assess_risk
-from operate_mcp.kube.commands import ProposedCommand
-from operate_mcp.workflows.proposal import ObservedObject
+from operate_mcp.model.command import ProposedCommand
+from operate_mcp.model.proposal import ObservedObject
 
 
 def tier(*argv: str, replicas: int | None = None) -> str:

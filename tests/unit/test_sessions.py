@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from operate_mcp.errors import SessionError
-from operate_mcp.kube.commands import ProposedCommand, command_digest
-from operate_mcp.workflows.proposal import Proposal, ProposedChanges, RiskAssessment, RiskTier
-from operate_mcp.workflows.sessions import SessionStatus, SessionStore, check_session_id
+from operate_mcp.model.command import ProposedCommand, command_digest
+from operate_mcp.model.proposal import Proposal, ProposedChanges, RiskAssessment, RiskTier
+from operate_mcp.model.session import SessionStatus, check_session_id
+from operate_mcp.workflows.sessions import SessionStore
 
 S = SessionStatus
 

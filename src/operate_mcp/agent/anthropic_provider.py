@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from operate_mcp.agent.provider import ModelTurn, TextBlock, TokenUsage, ToolUseBlock
+from operate_mcp.agent.provider import ModelTurn, TextBlock, ToolUseBlock
 from operate_mcp.errors import AgentError, ConfigError
+from operate_mcp.model.usage import TokenUsage
 
 
 class AnthropicProvider:

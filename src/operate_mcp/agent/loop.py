@@ -15,9 +15,10 @@ from typing import Any, Generic, TypeVar
 import anyio
 from pydantic import BaseModel, Field, ValidationError
 
-from operate_mcp.agent.provider import Provider, TokenUsage
+from operate_mcp.agent.provider import Provider
 from operate_mcp.errors import AgentError
 from operate_mcp.kube.tools import ToolBox, ToolCall
+from operate_mcp.model.usage import TokenUsage
 
 T = TypeVar("T", bound=BaseModel)
 Progress = Callable[[int, int, str], Awaitable[None]]

@@ -10,8 +10,9 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from operate_mcp.agent.provider import ModelTurn, TextBlock, TokenUsage, ToolUseBlock
+from operate_mcp.agent.provider import ModelTurn, TextBlock, ToolUseBlock
 from operate_mcp.errors import AgentError
+from operate_mcp.model.usage import TokenUsage
 
 Step = ModelTurn | Callable[[list[dict[str, Any]]], ModelTurn]
 

@@ -27,9 +27,10 @@ from operate_mcp.approvers import SignatureError, approval_payload, load_registr
 from operate_mcp.config import Settings
 from operate_mcp.errors import SessionError
 from operate_mcp.identity import os_user
-from operate_mcp.kube.commands import command_digest
-from operate_mcp.workflows.proposal import RiskTier
-from operate_mcp.workflows.sessions import Approval, Session, SessionStatus, SessionStore
+from operate_mcp.model.command import command_digest
+from operate_mcp.model.proposal import RiskTier
+from operate_mcp.model.session import Approval, Session, SessionStatus
+from operate_mcp.workflows.sessions import SessionStore
 
 AUTO_TRIVIAL = "auto(trivial)"
 SIGNATURE_MAX_AGE = timedelta(minutes=10)  # a signature is recorded right after it is made

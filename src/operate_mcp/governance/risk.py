@@ -6,9 +6,10 @@ from collections.abc import Sequence
 
 from operate_mcp.config import Settings
 from operate_mcp.errors import CommandRejected
-from operate_mcp.kube.commands import ParsedCommand, ProposedCommand, parse_kubectl
+from operate_mcp.kube.commands import ParsedCommand, parse_kubectl
 from operate_mcp.kube.targets import targets_of
-from operate_mcp.workflows.proposal import ObservedObject, PolicyCheck, RiskAssessment, RiskTier
+from operate_mcp.model.command import ProposedCommand
+from operate_mcp.model.proposal import ObservedObject, PolicyCheck, RiskAssessment, RiskTier
 
 ORDER = [RiskTier.TRIVIAL, RiskTier.LOW, RiskTier.MEDIUM, RiskTier.CRITICAL]
 

@@ -32,10 +32,10 @@ from operate_mcp.knowledge.models import (
 from operate_mcp.knowledge.policies import evaluate_policies, observed_lookup, validate_policy
 from operate_mcp.knowledge.retrieval import DEFAULT_MAX_CHARS, Hit, RetrievedContext, rank
 from operate_mcp.knowledge.store import KnowledgeStore
-from operate_mcp.kube.commands import ProposedCommand
 from operate_mcp.kube.runner import Kubectl
 from operate_mcp.kube.targets import Target, observe
-from operate_mcp.workflows.proposal import ObservedObject, PolicyCheck
+from operate_mcp.model.command import ProposedCommand
+from operate_mcp.model.proposal import ObservedObject, PolicyCheck
 
 CANDIDATES = 50
 MIN_PATTERN_SCORE = 0.25

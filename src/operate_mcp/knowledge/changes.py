@@ -15,14 +15,9 @@ from typing import Any
 import yaml
 
 from operate_mcp.errors import CommandRejected
-from operate_mcp.kube.commands import (
-    ParsedCommand,
-    ProposedCommand,
-    ResourceRef,
-    canonical_resource,
-    parse_kubectl,
-)
+from operate_mcp.kube.commands import ParsedCommand, ResourceRef, canonical_resource, parse_kubectl
 from operate_mcp.kube.manifests import ManifestError, parse_manifests
+from operate_mcp.model.command import ProposedCommand
 
 KINDS_BY_RESOURCE = {
     "deployments": "Deployment",

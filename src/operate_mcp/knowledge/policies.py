@@ -20,9 +20,9 @@ from typing import Any
 from operate_mcp.errors import ConfigError
 from operate_mcp.knowledge.changes import blank_change, changes_of, describe, image_ref
 from operate_mcp.knowledge.models import KnowledgeError, Policy, PolicyEffect
-from operate_mcp.kube.commands import ProposedCommand
+from operate_mcp.model.command import ProposedCommand
+from operate_mcp.model.proposal import ObservedObject, PolicyCheck
 from operate_mcp.redact import redact_text
-from operate_mcp.workflows.proposal import ObservedObject, PolicyCheck
 
 ObservedLookup = Callable[[dict[str, Any]], Mapping[str, Any] | None]
 NamespaceLabels = Callable[[str], Mapping[str, str]]

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from operate_mcp.knowledge.models import Capability, KnowledgeItem, Pattern, Policy
+from operate_mcp.model.proposal import KnowledgeRef
 from operate_mcp.redact import redact_text
-from operate_mcp.workflows.proposal import KnowledgeRef
 
 VECTOR_WEIGHT = 0.6
 KEYWORD_WEIGHT = 0.4

@@ -7,19 +7,18 @@ class -- read, dry-run, mutating or forbidden -- with a reason a person can read
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-import shlex
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum, StrEnum
+from enum import Enum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from operate_mcp.errors import CommandRejected
+from operate_mcp.model.command import Classification, CommandClass, ProposedCommand, command_digest, shell_quote
 
 __all__ = [
     "Classification",
@@ -37,24 +36,6 @@ __all__ = [
     "shell_quote",
     "with_server_dry_run",
 ]
-
-
-class CommandClass(StrEnum):
-    """What running a command does to the cluster; forbidden ones are never shown for approval."""
-
-    READ = "read"
-    DRY_RUN = "dry-run"
-    MUTATING = "mutating"
-    FORBIDDEN = "forbidden"
-
-
-class Classification(BaseModel):
-    """The verdict on one command line; serialised as ``{"class": ..., "reason": ...}``."""
-
-    model_config = ConfigDict(frozen=True, validate_by_name=True, validate_by_alias=True)
-
-    command_class: CommandClass = Field(alias="class")
-    reason: str
 
 
 class ParsedFlag(BaseModel):
@@ -1480,37 +1461,3 @@ def with_server_dry_run(argv: Sequence[str]) -> list[str]:
     return result
 
 
-def shell_quote(argv: Sequence[str]) -> str:
-    """The command as a person would type it; for display only, never executed through a shell."""
-    return shlex.join(list(argv))
-
-
-class ProposedCommand(BaseModel):
-    """A command as proposed and approved: exact argv, optional manifest on stdin, and why."""
-
-    argv: list[str] = Field(description="the kubectl command as an argument list, argv[0] == 'kubectl'")
-    stdin: str | None = Field(default=None, description="a manifest fed to `-f -`, or null")
-    description: str = Field(description="what the command does and why, for the person approving it")
-
-    @property
-    def display(self) -> str:
-        """Shell-quoted for people, with a note when a manifest is fed on stdin."""
-        shown = shell_quote(self.argv)
-        if self.stdin is None:
-            return shown
-        lines = len(self.stdin.splitlines())
-        return f"{shown}  # with a {lines}-line manifest on stdin"
-
-
-def command_digest(commands: Sequence[ProposedCommand]) -> str:
-    """SHA-256 over the exact argv and stdin of every command, in order; approval binds to it.
-
-    Descriptions are left out: rewording why does not change what runs.
-    """
-    canonical = json.dumps(
-        [{"argv": list(c.argv), "stdin": c.stdin} for c in commands],
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=True,
-    )
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest()

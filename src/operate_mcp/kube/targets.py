@@ -10,10 +10,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from operate_mcp.errors import CommandRejected
-from operate_mcp.kube.commands import ProposedCommand, canonical_resource, parse_kubectl
+from operate_mcp.kube.commands import canonical_resource, parse_kubectl
 from operate_mcp.kube.manifests import parse_manifests
 from operate_mcp.kube.runner import Kubectl
-from operate_mcp.workflows.proposal import ObservedObject
+from operate_mcp.model.command import ProposedCommand
+from operate_mcp.model.proposal import ObservedObject
 
 
 class Target(BaseModel):

@@ -20,8 +20,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from operate_mcp.errors import CommandRejected
-from operate_mcp.kube.commands import CommandClass, canonical_resource, classify, parse_kubectl, shell_quote
+from operate_mcp.kube.commands import canonical_resource, classify, parse_kubectl
 from operate_mcp.kube.runner import CommandResult, Kubectl, cap
+from operate_mcp.model.command import CommandClass, shell_quote
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")

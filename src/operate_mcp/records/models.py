@@ -17,12 +17,12 @@ from pydantic import BaseModel, Field, field_validator
 
 from operate_mcp.audit.redact import redact, redact_text  # structured: Secret JSON/YAML, URL and argv credentials
 from operate_mcp.errors import OperateError
-from operate_mcp.kube.commands import shell_quote
+from operate_mcp.model.command import shell_quote
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from operate_mcp.workflows.sessions import CommandOutcome, Session
+    from operate_mcp.model.session import CommandOutcome, Session
 
 RECORD_ID = re.compile(r"^run-\d{13}-[0-9a-f]{8}$")
 OUTPUT_CAP_CHARS = 8_000

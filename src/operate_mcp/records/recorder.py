@@ -11,7 +11,7 @@ from operate_mcp.records.prometheus import RunMetrics
 from operate_mcp.records.store import RecordStore
 
 if TYPE_CHECKING:
-    from operate_mcp.workflows.sessions import Session
+    from operate_mcp.model.session import Session
 
 logger = logging.getLogger(__name__)
 

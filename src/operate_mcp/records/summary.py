@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from operate_mcp.kube.commands import shell_quote
+from operate_mcp.model.command import shell_quote
 from operate_mcp.records.models import CommandRecord, ExecutionRecord, RunStatus
 
 

@@ -11,7 +11,7 @@ import yaml
 
 from operate_mcp.audit.redact import redact, redact_text
 from operate_mcp.fileio import atomic_write
-from operate_mcp.workflows.sessions import Session
+from operate_mcp.model.session import Session
 
 
 def decision_path(data_dir: Path, session_id: str) -> Path:

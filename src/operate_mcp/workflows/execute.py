@@ -26,13 +26,14 @@ from operate_mcp.governance.approval import (
     valid_approvals,
 )
 from operate_mcp.governance.risk import ORDER, assess_risk
-from operate_mcp.kube.commands import CommandClass, ProposedCommand, classify_command, shell_quote
+from operate_mcp.kube.commands import classify_command
 from operate_mcp.kube.context import default_namespace
 from operate_mcp.kube.targets import unique_targets
+from operate_mcp.model.command import CommandClass, ProposedCommand, shell_quote
+from operate_mcp.model.proposal import ObservedObject, PolicyCheck, RiskAssessment
+from operate_mcp.model.session import CommandOutcome, Executor, Session, SessionStatus, Validation
 from operate_mcp.workflows.decision import write_decision_record
 from operate_mcp.workflows.operate import OperateDeps
-from operate_mcp.workflows.proposal import ObservedObject, PolicyCheck, RiskAssessment
-from operate_mcp.workflows.sessions import CommandOutcome, Executor, Session, SessionStatus, Validation
 from operate_mcp.workflows.snapshot import save_snapshot, take_snapshot
 from operate_mcp.workflows.validate import validate_execution
 

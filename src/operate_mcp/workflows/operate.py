@@ -13,14 +13,13 @@ from operate_mcp.agent.provider import Provider
 from operate_mcp.config import Settings
 from operate_mcp.errors import ConfigError, OperateError, SessionError
 from operate_mcp.governance.risk import assess_risk
-from operate_mcp.kube.commands import CommandClass, ProposedCommand, classify_command, command_digest, shell_quote
+from operate_mcp.kube.commands import classify_command
 from operate_mcp.kube.context import default_namespace
 from operate_mcp.kube.runner import Kubectl
 from operate_mcp.kube.targets import observe_objects
 from operate_mcp.kube.tools import ToolBox
-from operate_mcp.prompts import load_prompt, prompt_sha256
-from operate_mcp.workflows.dryrun import dry_run
-from operate_mcp.workflows.proposal import (
+from operate_mcp.model.command import CommandClass, ProposedCommand, command_digest, shell_quote
+from operate_mcp.model.proposal import (
     CheckedCommand,
     DryRunResult,
     KnowledgeRef,
@@ -30,7 +29,10 @@ from operate_mcp.workflows.proposal import (
     ProposalDraft,
     ProposedChanges,
 )
-from operate_mcp.workflows.sessions import Session, SessionStatus, SessionStore
+from operate_mcp.model.session import Session, SessionStatus
+from operate_mcp.prompts import load_prompt, prompt_sha256
+from operate_mcp.workflows.dryrun import dry_run
+from operate_mcp.workflows.sessions import SessionStore
 
 PROMPT = "operate-system"
 Progress = Callable[[int, int, str], Awaitable[None]]

@@ -16,11 +16,12 @@ from operate_mcp.audit.log import AuditEntry, AuditLog, audit_log_for
 from operate_mcp.audit.redact import MASK
 from operate_mcp.audit.verify import verify
 from operate_mcp.errors import OperateError
-from operate_mcp.kube.commands import ProposedCommand, command_digest, parse_kubectl
+from operate_mcp.kube.commands import parse_kubectl
 from operate_mcp.kube.manifests import ManifestError, parse_manifests
+from operate_mcp.model.command import ProposedCommand, command_digest
+from operate_mcp.model.session import Session, check_session_id
 from operate_mcp.prompts import prompt_sha256
 from operate_mcp.workflows.operate import PROMPT, OperateDeps, analyze, audit_proposal, fixed_proposal
-from operate_mcp.workflows.sessions import Session, check_session_id
 
 OVERRIDABLE = {"intent", "namespace"}
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")

@@ -6,16 +6,10 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from operate_mcp.agent.provider import TokenUsage
-from operate_mcp.kube.commands import ProposedCommand
-from operate_mcp.workflows.proposal import (
-    CheckedCommand,
-    KnowledgeRef,
-    PolicyCheck,
-    ProposedChanges,
-    RiskAssessment,
-)
-from operate_mcp.workflows.sessions import Approval, CommandOutcome, Session, SessionStatus, Validation
+from operate_mcp.model.command import ProposedCommand
+from operate_mcp.model.proposal import CheckedCommand, KnowledgeRef, PolicyCheck, ProposedChanges, RiskAssessment
+from operate_mcp.model.session import Approval, CommandOutcome, Session, SessionStatus, Validation
+from operate_mcp.model.usage import TokenUsage
 
 
 class OperateResponse(BaseModel):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from operate_mcp.errors import SessionError
+from operate_mcp.model.proposal import ProposedChanges
+from operate_mcp.model.session import Session, SessionStatus
 from operate_mcp.workflows.operate import OperateDeps, audit_proposal, fixed_proposal
-from operate_mcp.workflows.proposal import ProposedChanges
-from operate_mcp.workflows.sessions import Session, SessionStatus
 
 ROLLBACKABLE = {
     SessionStatus.EXECUTED_SUCCESSFULLY,

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from operate_mcp.fileio import atomic_write
-from operate_mcp.kube.commands import ProposedCommand
 from operate_mcp.kube.runner import Kubectl
 from operate_mcp.kube.targets import Target, observe, restorable, unique_targets
-from operate_mcp.workflows.proposal import ObservedObject
+from operate_mcp.model.command import ProposedCommand
+from operate_mcp.model.proposal import ObservedObject
 
 SECRET_RESOURCES = {"secrets"}
 

@@ -10,12 +10,13 @@ from pydantic import BaseModel
 from operate_mcp.agent.loop import run_loop
 from operate_mcp.agent.provider import Provider
 from operate_mcp.errors import OperateError
-from operate_mcp.kube.commands import ProposedCommand, parse_kubectl
+from operate_mcp.kube.commands import parse_kubectl
 from operate_mcp.kube.runner import Kubectl
 from operate_mcp.kube.targets import Target, observe, unique_targets
 from operate_mcp.kube.tools import ToolBox
+from operate_mcp.model.command import ProposedCommand
+from operate_mcp.model.session import Check, CommandOutcome, Validation
 from operate_mcp.prompts import load_prompt
-from operate_mcp.workflows.sessions import Check, CommandOutcome, Validation
 
 ROLLOUT_RESOURCES = {"deployments", "statefulsets", "daemonsets"}
 

@@ -6,8 +6,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from operate_mcp.agent.provider import TokenUsage
-from operate_mcp.kube.commands import Classification, ProposedCommand
+from operate_mcp.model.command import Classification, ProposedCommand
+from operate_mcp.model.usage import TokenUsage
 
 
 class ResourceChange(BaseModel):

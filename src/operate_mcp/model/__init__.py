@@ -1,0 +1,4 @@
+"""The nouns, ground floor: commands, proposals, sessions, findings, usage.
+
+Imports nothing of the project but errors.
+"""
