@@ -2,7 +2,6 @@
 
 from operate_mcp.audit.checkpoint import AuditKeyError, Checkpoint
 from operate_mcp.audit.log import AuditEntry, AuditLog, AuditLogCorrupt, TornTail
-from operate_mcp.audit.redact import redact
 from operate_mcp.audit.verify import Problem, VerifyReport, verify
 
 __all__ = [
@@ -14,6 +13,5 @@ __all__ = [
     "Problem",
     "TornTail",
     "VerifyReport",
-    "redact",
     "verify",
 ]

@@ -35,9 +35,9 @@ from operate_mcp.audit.checkpoint import (
     public_key_path_for,
     sign_checkpoint,
 )
-from operate_mcp.audit.redact import redact
 from operate_mcp.config import Settings
 from operate_mcp.errors import OperateError
+from operate_mcp.redact import redact
 
 GENESIS_HASH = "0" * 64
 AUDIT_DIR = "audit"
