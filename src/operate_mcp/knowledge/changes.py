@@ -15,30 +15,11 @@ from typing import Any
 import yaml
 
 from operate_mcp.errors import CommandRejected
-from operate_mcp.kube.commands import ParsedCommand, ResourceRef, canonical_resource, parse_kubectl
+from operate_mcp.kube.classifier import ParsedCommand, ResourceRef, parse_kubectl
 from operate_mcp.kube.manifests import ManifestError, parse_manifests
 from operate_mcp.model.command import ProposedCommand
+from operate_mcp.model.resources import kind_of, resource_of_kind
 
-KINDS_BY_RESOURCE = {
-    "deployments": "Deployment",
-    "statefulsets": "StatefulSet",
-    "daemonsets": "DaemonSet",
-    "replicasets": "ReplicaSet",
-    "replicationcontrollers": "ReplicationController",
-    "pods": "Pod",
-    "jobs": "Job",
-    "cronjobs": "CronJob",
-    "services": "Service",
-    "namespaces": "Namespace",
-    "configmaps": "ConfigMap",
-    "secrets": "Secret",
-    "horizontalpodautoscalers": "HorizontalPodAutoscaler",
-    "poddisruptionbudgets": "PodDisruptionBudget",
-    "ingresses": "Ingress",
-    "persistentvolumeclaims": "PersistentVolumeClaim",
-    "serviceaccounts": "ServiceAccount",
-    "nodes": "Node",
-}
 _CONTAINER_KEYS = ("containers", "initContainers", "ephemeralContainers")
 _IMAGE_RE = re.compile(
     r"^(?P<name>[^@]+?)(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[A-Za-z0-9_+.-]+:[0-9a-fA-F]+))?$"
@@ -179,8 +160,7 @@ def changes_for(index: int, command: ProposedCommand) -> list[dict[str, Any]]:
     for ref in refs:
         change = blank_change(index, command, parsed)
         if ref is not None:
-            change.update(resource=ref.resource, kind=KINDS_BY_RESOURCE.get(ref.resource, ref.type),
-                          name=ref.name or "")
+            change.update(resource=ref.resource, kind=kind_of(ref.resource) or ref.type, name=ref.name or "")
         _command_effect(change, parsed)
         changes.append(change)
     if parsed.uses_stdin and command.stdin:
@@ -203,9 +183,7 @@ def _manifest_change(
     meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
     kind = obj.get("kind") if isinstance(obj.get("kind"), str) else ""
     api_version = str(obj.get("apiVersion", ""))
-    group = api_version.rpartition("/")[0]
-    plural = f"{kind.lower()}s" if kind else ""
-    resource = canonical_resource(f"{plural}.{group}" if group and plural else plural) if plural else ""
+    resource = resource_of_kind(kind, api_version.rpartition("/")[0]) if kind else ""
     manifest = {k: v for k, v in obj.items() if k not in ("data", "stringData")} if kind == "Secret" else obj
     change.update(
         kind=kind,

@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from operate_mcp.config import Settings
-from operate_mcp.redact import redact_text
+from operate_mcp.redact import redact_plain
 
 
 class CommandResult(BaseModel):
@@ -94,8 +94,8 @@ class Kubectl:
                 stderr=f"kubectl binary not found at {self.binary!r} ({exc.strerror}); set OPERATE_MCP_KUBECTL",
                 duration_seconds=time.monotonic() - started,
             )
-        stdout, cut_out = cap(redact_text(proc.stdout) if redact else proc.stdout, limit)
-        stderr, cut_err = cap(redact_text(proc.stderr) if redact else proc.stderr, limit)
+        stdout, cut_out = cap(redact_plain(proc.stdout) if redact else proc.stdout, limit)
+        stderr, cut_err = cap(redact_plain(proc.stderr) if redact else proc.stderr, limit)
         return CommandResult(
             argv=list(argv),
             exit_code=proc.returncode,

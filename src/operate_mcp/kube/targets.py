@@ -10,11 +10,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from operate_mcp.errors import CommandRejected
-from operate_mcp.kube.commands import canonical_resource, parse_kubectl
+from operate_mcp.kube.classifier import parse_kubectl
 from operate_mcp.kube.manifests import parse_manifests
 from operate_mcp.kube.runner import Kubectl
 from operate_mcp.model.command import ProposedCommand
 from operate_mcp.model.proposal import ObservedObject
+from operate_mcp.model.resources import canonical_resource
 
 
 class Target(BaseModel):
@@ -92,7 +93,7 @@ def fingerprint(obj: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(restorable(obj), sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def observe(kubectl: Kubectl, target: Target) -> tuple[ObservedObject, dict[str, object] | None]:
+def read_target(kubectl: Kubectl, target: Target) -> tuple[ObservedObject, dict[str, object] | None]:
     """The object as it is now (with its manifest), or that it does not exist."""
     argv = ["kubectl", "get", f"{target.get_as}/{target.name}", "-o", "json"]
     if target.namespace:
@@ -124,5 +125,5 @@ def observe(kubectl: Kubectl, target: Target) -> tuple[ObservedObject, dict[str,
     ), obj
 
 
-def observe_objects(kubectl: Kubectl, commands: Sequence[ProposedCommand]) -> list[ObservedObject]:
-    return [observe(kubectl, t)[0] for t in unique_targets(commands)]
+def read_targets(kubectl: Kubectl, commands: Sequence[ProposedCommand]) -> list[ObservedObject]:
+    return [read_target(kubectl, t)[0] for t in unique_targets(commands)]

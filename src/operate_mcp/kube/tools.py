@@ -12,17 +12,18 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from operate_mcp.errors import CommandRejected
-from operate_mcp.kube.commands import canonical_resource, classify, parse_kubectl
+from operate_mcp.kube.classifier import classify
 from operate_mcp.kube.runner import CommandResult, Kubectl, cap
+from operate_mcp.kube.secrets import failure_status, is_secret_resource, touches_secret
 from operate_mcp.model.command import CommandClass, shell_quote
+from operate_mcp.model.tool_call import ToolCall
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -35,7 +36,6 @@ MAX_TOOL_OUTPUT = 24_000
 # A get forced to JSON is read whole so it parses and can be stripped (Secrets: keys only) before
 # the rendered text is capped; cutting raw JSON first would hand the model unparsed Secret values.
 JSON_GET_OUTPUT_CAP = 8_000_000
-SECRET_KINDS = {"secret", "secrets"}
 
 
 class ToolInputError(ValueError):
@@ -233,61 +233,12 @@ def _target(a: _Target) -> list[str]:
     return [a.resource, a.name] if a.name else [a.resource]
 
 
-def _is_secret_resource(resource: str) -> bool:
-    """Every spelling kubectl resolves to Secrets: secret, Secrets, secret.v1, secrets.v1., secrets.v1.core, ..."""
-    return canonical_resource(resource) == "secrets" or resource.split(".")[0].lower() in SECRET_KINDS
-
-
-def manifest_has_secret(text: str) -> bool:
-    """Whether any document, list item or nested object in a manifest says it is a Secret.
-
-    Walks the YAML node graph rather than the loaded data so a repeated `kind` key counts in every
-    spelling (kubectl's decoders may keep another one than PyYAML), and `kind` matches in any case,
-    as Go's JSON decoding does. A manifest we cannot read counts as a Secret: kubectl might read it.
-    """
-    try:
-        stack: list[yaml.Node] = [n for n in yaml.compose_all(text, Loader=yaml.SafeLoader) if n is not None]
-    except yaml.YAMLError:
-        return True
-    seen: set[int] = set()
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if (
-                    isinstance(key, yaml.ScalarNode)
-                    and isinstance(value, yaml.ScalarNode)
-                    and key.value.lower() == "kind"
-                    and value.value.strip().lower() in ("secret", "secretlist")
-                ):
-                    return True
-                stack += [key, value]
-        elif isinstance(node, yaml.SequenceNode):
-            stack += node.value
-    return False
-
-
-def touches_secret(argv: Sequence[str], stdin: str | None = None) -> bool:
-    """Whether a command names a Secret or feeds one on stdin. The API server's answers about a Secret
-    (validation errors above all) can quote its values, so callers show such answers as status only."""
-    try:
-        parsed = parse_kubectl(argv)
-    except CommandRejected:
-        return True
-    if any(_is_secret_resource(r.type) or r.resource == "secrets" for r in parsed.resources):
-        return True
-    return stdin is not None and manifest_has_secret(stdin)
-
-
 def _build_get(a: GetArgs) -> tuple[list[str], str | None]:
     argv = ["kubectl", "get", *_target(a)]
     argv = ["kubectl", "get", *_target(a), "--all-namespaces"] if a.all_namespaces else _ns(argv, a.namespace)
     if a.selector:
         argv += ["-l", a.selector]
-    is_secret = _is_secret_resource(a.resource)
+    is_secret = is_secret_resource(a.resource)
     if a.output != "table" or a.fields or is_secret:
         argv += ["-o", "json"]
     return argv, None
@@ -381,7 +332,7 @@ def _check_json_patch(body: Any) -> None:
 def _checked_patch(a: PatchArgs) -> str:
     """The patch as the JSON kubectl will be given: checked, then re-serialised, so kubectl runs exactly
     what was checked (no duplicate keys or YAML spellings read one way here and another way there)."""
-    if _is_secret_resource(a.resource):
+    if is_secret_resource(a.resource):
         raise _refuse_patch(
             f"{a.resource!r} is a Secret; the API server's answers to a patch of a Secret can quote its values, "
             "so Secrets are never patched by these tools. To change one, propose a Secret manifest "
@@ -537,47 +488,10 @@ def _is_json_get(argv: list[str]) -> bool:
     return any(a == "-o" and b == "json" for a, b in itertools.pairwise(argv))
 
 
-# The status reasons the API server sends (metav1.StatusReason) and their HTTP codes. Only these words
-# are ever taken from a withheld answer, so nothing else in it can reach the model.
-_STATUS_CODES = {
-    "BadRequest": 400,
-    "Unauthorized": 401,
-    "Forbidden": 403,
-    "NotFound": 404,
-    "MethodNotAllowed": 405,
-    "NotAcceptable": 406,
-    "AlreadyExists": 409,
-    "Conflict": 409,
-    "Gone": 410,
-    "RequestEntityTooLarge": 413,
-    "UnsupportedMediaType": 415,
-    "Invalid": 422,
-    "TooManyRequests": 429,
-    "InternalError": 500,
-    "ServerTimeout": 500,
-    "ServiceUnavailable": 503,
-    "Timeout": 504,
-}
-_SERVER_REASON = re.compile(r"Error from server \((\w+)\)")
-_INVALID = re.compile(r"^The \w+ \"[^\"\n]*\" is invalid\b", re.M)
 WITHHELD = (
     "[the API server's answer is withheld: the command touches a Secret, and answers about a Secret can quote "
     "its values; only the status is shown]"
 )
-
-
-def failure_status(result: CommandResult) -> str:
-    """A failed command as status and reason only, e.g. "Invalid (422)": no word of the message itself."""
-    if result.timed_out:
-        return "timed out"
-    text = f"{result.stderr}\n{result.stdout}"
-    found = _SERVER_REASON.search(text)
-    reason = found.group(1) if found and found.group(1) in _STATUS_CODES else None
-    if reason is None and _INVALID.search(text):
-        reason = "Invalid"
-    if reason is None:
-        return f"kubectl error (exit {result.exit_code})"
-    return f"{reason} ({_STATUS_CODES[reason]})"
 
 
 def _render_withheld(args: Any, result: CommandResult) -> str:
@@ -617,19 +531,9 @@ def _render(args: Any, result: CommandResult, *, withhold: bool = False) -> str:
     return f"$ {shell_quote(result.argv)}\n[{status}]\n{wrap_untrusted(args.__class__.__name__, capped)}"
 
 
-class ToolCall(BaseModel):
-    """What the loop records of each tool call: for the record and the token bill."""
-
-    name: str
-    input: dict[str, Any]
-    argv: list[str] | None = None
-    ok: bool
-    is_error: bool = False
-    duration_seconds: float = 0.0
-
-
 class ToolBox:
-    """Executes the model's tool calls; refuses anything that would not be read-only or dry-run."""
+    """The kubectl Toolset (agent/toolset.py): executes the model's tool calls; refuses anything that
+    would not be read-only or dry-run."""
 
     def __init__(self, kubectl: Kubectl, tools: tuple[Tool, ...] = TOOLS, *, read_only: bool = False) -> None:
         if read_only:

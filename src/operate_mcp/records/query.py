@@ -17,6 +17,7 @@ from functools import cache
 from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from operate_mcp.errors import OperateError
+from operate_mcp.model.resources import singular
 from operate_mcp.records.models import RunStatus
 
 GRAMMAR = r"""
@@ -288,15 +289,6 @@ _RESOURCE = {
         "SELECT run FROM run_resources WHERE name LIKE ? ESCAPE '\\'",
     ),
 }
-_KIND_ALIASES = {
-    "deploy": "deployment", "deployments": "deployment", "sts": "statefulset", "statefulsets": "statefulset",
-    "ds": "daemonset", "daemonsets": "daemonset", "svc": "service", "services": "service",
-    "cm": "configmap", "configmaps": "configmap", "po": "pod", "pods": "pod", "ns": "namespace",
-    "namespaces": "namespace", "ing": "ingress", "ingresses": "ingress", "pvc": "persistentvolumeclaim",
-    "persistentvolumeclaims": "persistentvolumeclaim", "hpa": "horizontalpodautoscaler",
-    "horizontalpodautoscalers": "horizontalpodautoscaler", "cj": "cronjob", "cronjobs": "cronjob",
-    "jobs": "job", "secrets": "secret", "rs": "replicaset", "replicasets": "replicaset",
-}
 _DURATION = re.compile(r"^(>=|<=|>|<|=)?(\d+(?:\.\d+)?)(s|m|h)?$")
 _DURATION_RANGE = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h)?\.\.(\d+(?:\.\d+)?)(s|m|h)?$")
 _UNIT = {None: 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -342,8 +334,7 @@ def _resource(q: Qualifier) -> Clause:
     kind, slash, name = q.value.partition("/")
     if not slash:
         return _in_side(_RESOURCE["name"], q.value)
-    kind = kind.lower()
-    ref = f"{_KIND_ALIASES.get(kind, kind)}/{name}"
+    ref = f"{singular(kind)}/{name}"  # records name resources kind/name, the kind in lower case
     return _in_side(_RESOURCE["ref"], ref)
 
 
