@@ -1,8 +1,9 @@
-"""The tool loop: the model reads and dry-runs through our tools until it answers with valid JSON.
+"""The tool loop: the model works through the tools it is handed until it answers with valid JSON.
 
 Limits are enforced here, not in the prompt: a maximum number of model turns, one repair
 turn for an answer that is not valid JSON, and validation by code that can send a
-proposal back to the model with the reasons it failed.
+proposal back to the model with the reasons it failed. Which tools exist is not the loop's
+business: the caller hands in a Toolset (agent/toolset.py).
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import anyio
 from pydantic import BaseModel, Field, ValidationError
 
 from operate_mcp.agent.provider import Provider
+from operate_mcp.agent.toolset import Toolset
 from operate_mcp.errors import AgentError
-from operate_mcp.kube.tools import ToolBox, ToolCall
+from operate_mcp.model.progress import Progress
+from operate_mcp.model.tool_call import ToolCall
 from operate_mcp.model.usage import TokenUsage
 
 T = TypeVar("T", bound=BaseModel)
-Progress = Callable[[int, int, str], Awaitable[None]]
-Validator = Callable[[T], Awaitable[list[str]]]
+AnswerCheck = Callable[[T], Awaitable[list[str]]]  # problems with the model's answer, sent back to it
 
 _FENCE = re.compile(r"```(?:json)?\s*(\{.*\})\s*```", re.S)
 
@@ -62,14 +64,14 @@ async def run_loop(
     *,
     system: str,
     user_message: str,
-    toolbox: ToolBox,
+    toolset: Toolset,
     output_model: type[T],
-    validate: Validator[T] | None = None,
+    check_answer: AnswerCheck[T] | None = None,
     max_iterations: int = 30,
     on_progress: Progress | None = None,
 ) -> LoopOutcome[T]:
     messages: list[dict[str, Any]] = [{"role": "user", "content": user_message}]
-    tools = toolbox.definitions()
+    tools = toolset.definitions()
     usage = TokenUsage()
     calls: list[ToolCall] = []
     repaired = False
@@ -84,7 +86,7 @@ async def run_loop(
         if turn.tool_uses:
             results: list[dict[str, Any]] = []
             for use in turn.tool_uses:
-                text, call = await anyio.to_thread.run_sync(toolbox.call, use.name, use.input)
+                text, call = await anyio.to_thread.run_sync(toolset.call, use.name, use.input)
                 calls.append(call)
                 results.append(
                     {"type": "tool_result", "tool_use_id": use.id, "content": text, "is_error": call.is_error}
@@ -108,7 +110,7 @@ async def run_loop(
                 }
             )
             continue
-        problems = await validate(draft) if validate is not None else []
+        problems = await check_answer(draft) if check_answer is not None else []
         if not problems:
             return LoopOutcome(
                 result=draft, iterations=iteration, usage=usage, tool_calls=calls, validation_rounds=validation_rounds
