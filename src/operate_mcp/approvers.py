@@ -1,9 +1,14 @@
-"""Approver keys: a `cli` approval is an Ed25519 signature by a key a person enrolled, not a typed digest.
+"""The proofs an approval carries, and the keys behind them (the rules they feed: governance/approval.py).
 
-A typed digest or a TTY check stops nobody who has a shell (the digest is printed above the
-prompt, `script(1)` makes a TTY), and USER/LOGNAME name whoever the caller likes. A signature
-needs the private key and its passphrase, which the agent does not have; the approver's name
-comes from who owns the public key file, which the agent cannot change.
+A `cli` approval is an Ed25519 signature by a key a person enrolled, not a typed digest. A typed
+digest or a TTY check stops nobody who has a shell (the digest is printed above the prompt,
+`script(1)` makes a TTY), and USER/LOGNAME name whoever the caller likes. A signature needs the
+private key and its passphrase, which the agent does not have; the approver's name comes from who
+owns the public key file, which the agent cannot change.
+
+An `elicitation` or `auto(trivial)` approval carries an HMAC by the server's approval key, and the
+ledger of sessions that started executing sits beside that key: both outside the data dir, so
+whoever can write session files can neither forge an approval nor make a session run twice.
 """
 
 from __future__ import annotations
@@ -13,10 +18,13 @@ import binascii
 import contextlib
 import getpass
 import hashlib
+import hmac
 import json
 import os
+import secrets
 import stat
 import warnings
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -24,9 +32,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel
 
+from operate_mcp.config import Settings
 from operate_mcp.errors import OperateError
 from operate_mcp.fileio import atomic_write
 from operate_mcp.identity import user_name
+from operate_mcp.model.session import Approval
 
 PURPOSE = "operate-mcp approval v1"
 MIN_PASSPHRASE = 8
@@ -35,6 +45,10 @@ _MAX_KEY_FILE = 4096
 
 class SignatureError(OperateError):
     """An approval signature cannot be made or does not verify; the message says which and why."""
+
+
+class ApprovalKeyError(OperateError):
+    """The server's approval key cannot be read; the message says how to make a new one."""
 
 
 class ApproverKey(BaseModel):
@@ -300,3 +314,97 @@ def read_passphrase(prompt: str) -> str:
             with contextlib.suppress(OSError):
                 os.write(2, b"\n")
             raise OperateError("no passphrase was entered; nothing was approved") from None
+
+
+# ----------------------------------------------------------------------------- the server's approval key
+
+
+def server_key(settings: Settings) -> bytes:
+    """The server's approval key (created on first use, 0600), outside the data dir on purpose."""
+    path = settings.approval_key_file
+    try:
+        key = bytes.fromhex(path.read_text().strip())
+        if len(key) >= 32:
+            return key
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError) as exc:
+        raise ApprovalKeyError(f"the approval key {path} is unreadable ({exc}); remove it to make a new one") from exc
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32))
+        fh.flush()
+        os.fsync(fh.fileno())
+    try:
+        os.link(tmp, path)  # first writer wins; a racing process reads the winner's key
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+    return bytes.fromhex(path.read_text().strip())
+
+
+def _mac_message(session_id: str, a: Approval) -> bytes:
+    fields = {
+        "session_id": session_id,
+        "approver": a.approver,
+        "method": a.method,
+        "at": a.at.isoformat(),
+        "digest": a.digest,
+        "version": a.version,
+        "tier": a.tier,
+    }
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def approval_mac(settings: Settings, session_id: str, approval: Approval) -> str:
+    return hmac.new(server_key(settings), _mac_message(session_id, approval), hashlib.sha256).hexdigest()
+
+
+def authentic_identity(session_id: str, approval: Approval, settings: Settings) -> str | None:
+    """Who really gave this approval, proven by its signature or MAC; None when it proves nothing."""
+    if approval.method == "cli":
+        if not approval.key_id or not approval.signature:
+            return None
+        payload = approval_payload(
+            session_id, approval.version, approval.digest, approval.tier, signed_at=approval.at.isoformat()
+        )
+        try:
+            key = verify_approval(load_registry(settings.approvers_dir), approval.key_id, payload, approval.signature)
+        except SignatureError:
+            return None
+        return key.identity
+    if approval.mac:  # every approval the server records unsigned (elicitation, auto(trivial)) carries its MAC
+        expected = approval_mac(settings, session_id, approval)
+        return approval.approver if hmac.compare_digest(expected, approval.mac) else None
+    return None
+
+
+# ----------------------------------------------------------------------------- the executed-session ledger
+
+
+def _ledger(settings: Settings) -> Path:
+    return settings.approval_key_file.with_name("executed-sessions.log")
+
+
+def already_executed(settings: Settings, session_id: str) -> bool:
+    """Whether this session ever started executing, by a ledger kept beside the approval key (outside
+    the data dir): a session file set back to `approved` by hand must not run again."""
+    try:
+        with _ledger(settings).open() as fh:
+            return any(line.split(" ", 1)[0] == session_id for line in fh)
+    except FileNotFoundError:
+        return False
+
+
+def mark_executed(settings: Settings, session_id: str, digest: str) -> None:
+    path = _ledger(settings)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(fd, f"{session_id} {digest} {datetime.now(UTC).isoformat()}\n".encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,38 +1,60 @@
-"""The `operate-mcp` command: serve, check-command, sessions, audit."""
+"""The `operate-mcp` command: serve, check-command, sessions, approve / reject, approver, replay, audit,
+knowledge, runs. It only wires: use cases live in workflows/, the proposal's rendering in
+workflows/display.py."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from operate_mcp import __version__
+from operate_mcp.approvers import (
+    MIN_PASSPHRASE,
+    approval_payload,
+    check_can_init,
+    default_key_path,
+    init_key,
+    load_registry,
+    read_passphrase,
+    sign_approval,
+    verify_approval,
+)
 from operate_mcp.audit.cli import add_audit_parser
+from operate_mcp.audit.log import audit_log_for
 from operate_mcp.config import add_data_dir_option, load_settings, settings_for
 from operate_mcp.errors import OperateError
+from operate_mcp.governance.approval import approvers_needed
+from operate_mcp.identity import os_user
 from operate_mcp.knowledge.cli import add_knowledge_parsers
+from operate_mcp.kube.classifier import classify
+from operate_mcp.model.session import SessionStatus
 from operate_mcp.records.cli import add_records_parsers
-
-if TYPE_CHECKING:
-    from rich.console import Console
-
-    from operate_mcp.model.session import Session
+from operate_mcp.workflows.decide import approve, reject, valid_approvals
+from operate_mcp.workflows.display import approval_lines, one_line, summary_lines
+from operate_mcp.workflows.replay import parse_overrides, plan_replay, replay
+from operate_mcp.workflows.sessions import SessionStore
 
 
 def _serve(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    # lazy: the MCP SDK takes about a second to import; only `serve` and `replay` need it
     from operate_mcp.server import create_server, http_app
 
+    settings = load_settings()
     # Over HTTP the caller is whoever holds the token, not the OS user running the server.
     mcp = create_server(settings, caller=settings.http_user if args.transport == "http" else None)
     if args.transport == "stdio":
         mcp.run("stdio")
         return 0
-    import uvicorn
+    import uvicorn  # lazy: only the HTTP transport needs the ASGI server
 
     app = http_app(mcp, settings, args.host)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
@@ -40,8 +62,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _check_command(args: argparse.Namespace) -> int:
-    from operate_mcp.kube.commands import classify
-
     argv = list(args.argv)
     if argv and argv[0] == "--":
         argv = argv[1:]
@@ -51,12 +71,6 @@ def _check_command(args: argparse.Namespace) -> int:
 
 
 def _sessions(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    from operate_mcp.workflows.sessions import SessionStore
-
     settings = load_settings()
     store = SessionStore(settings.data_dir, settings.session_ttl_seconds)
     console = Console()
@@ -65,18 +79,7 @@ def _sessions(args: argparse.Namespace) -> int:
         if args.format == "json":
             print(session.model_dump_json(indent=2))
             return 0
-        p = session.proposal
-
-        def say(text: str) -> None:  # agent-written text: never markup, never escape bytes
-            console.print(text, markup=False, highlight=False)
-
-        say(f"{session.id}  {session.status.value}  v{p.version}  risk {p.risk.tier.value}")
-        say(f"intent: {_terminal_safe(p.intent, one_line=True)}")
-        say(f"analysis: {_terminal_safe(p.analysis)}")
-        for i, c in enumerate(p.commands, 1):
-            dry = "dry-run ok" if c.dry_run and c.dry_run.ok else "dry-run FAILED" if c.dry_run else "not dry-run"
-            say(f"  {i}. {_terminal_safe(c.display, one_line=True)}  ({dry})")
-        say(f"digest: {p.digest}")
+        _say(console, summary_lines(session))
         return 0
     sessions = store.list()
     if args.format == "json":
@@ -102,82 +105,21 @@ def _sessions(args: argparse.Namespace) -> int:
             s.id,
             s.status.value,
             s.proposal.risk.tier.value,
-            Text(_terminal_safe(s.intent, one_line=True)),
+            Text(one_line(s.intent)),
             f"{s.created_at:%Y-%m-%d %H:%M}",
         )
     console.print(table)
     return 0
 
 
-def _terminal_safe(text: str, *, one_line: bool = False) -> str:
-    """Agent-written text made inert for the approver's terminal.
-
-    Escape sequences could recolour, hide or rewrite what the person reads (raw escape bytes
-    reached an approver's terminal once), so control and format characters become visible
-    `\\x..` escapes; a one-line field collapses them, newlines included, to one space.
-    """
-    import unicodedata
-
-    out: list[str] = []
-    for ch in text:
-        if unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp") or (ch == "\t" and not one_line):
-            out.append(ch)
-        elif one_line:
-            if out and out[-1] != " ":
-                out.append(" ")
-        else:
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
-    return "".join(out).strip() if one_line else "".join(out)
-
-
-def _show_for_approval(console: Console, session: Session) -> None:
-    """Everything the signature will cover, as inert text: id, version, tier and why, intent, each command."""
-    from operate_mcp.audit.redact import redact_text
-
-    p = session.proposal
-
-    def say(text: str) -> None:
-        console.print(text, markup=False, highlight=False)
-
-    say(f"session {session.id}  version {p.version}  risk {p.risk.tier.value}")
-    for reason in p.risk.reasons:
-        say(f"  risk: {_terminal_safe(reason, one_line=True)}")
-    say(f"intent: {_terminal_safe(p.intent, one_line=True)}")
-    say("analysis:")
-    for line in p.analysis.splitlines():
-        say(f"  {_terminal_safe(line)}")
-    say("commands (exactly these run, in this order):")
-    for i, c in enumerate(p.commands, 1):
-        say(f"  {i}. {_terminal_safe(c.display)}")
-        if c.command.stdin:
-            for line in redact_text(c.command.stdin).splitlines():
-                say(f"     | {_terminal_safe(line)}")
+def _say(console: Console, lines: Sequence[str]) -> None:
+    """Lines holding agent-written text (made inert by workflows/display.py): never markup, never highlighted."""
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
 
 
 def _decide(args: argparse.Namespace) -> int:
     """approve / reject. Approving signs (session, version, digest, tier) with the person's enrolled key."""
-    from rich.console import Console
-
-    from operate_mcp.approvers import (
-        approval_payload,
-        default_key_path,
-        load_registry,
-        read_passphrase,
-        sign_approval,
-        verify_approval,
-    )
-    from operate_mcp.audit.log import audit_log_for
-    from operate_mcp.governance.approval import (
-        approvers_needed,
-        record_approval,
-        record_rejection,
-        valid_approvals,
-    )
-    from operate_mcp.identity import os_user
-    from operate_mcp.model.session import SessionStatus
-    from operate_mcp.workflows.decision import write_decision_record
-    from operate_mcp.workflows.sessions import SessionStore
-
     settings = settings_for(args)
     store = SessionStore(settings.data_dir, settings.session_ttl_seconds)
     audit = audit_log_for(settings)
@@ -185,18 +127,16 @@ def _decide(args: argparse.Namespace) -> int:
     if args.command == "reject":
         # Rejecting is always safe, so it needs no key; the name is still the real OS user, never $USER.
         who = os_user()
-        session = record_rejection(store, args.session_id, actor=who, method="cli", justification=args.justification)
-        audit.append(
-            "rejection", actor=who, session_id=session.id, data={"method": "cli", "justification": args.justification}
+        session = reject(
+            store, audit, args.session_id, actor=who, method="cli", settings=settings, justification=args.justification
         )
-        write_decision_record(settings.data_dir, session)
-        console.print(f"rejected {session.id} as {who}", markup=False, highlight=False)
+        _say(console, [f"rejected {session.id} as {who}"])
         return 0
     shown = store.load(args.session_id)
     p = shown.proposal
     if shown.status is not SessionStatus.PROPOSED:
         raise OperateError(f"session {shown.id} is {shown.status.value}; only a proposed session can be approved")
-    _show_for_approval(console, shown)
+    _say(console, approval_lines(shown))
     key_path = args.key or default_key_path()
     passphrase = read_passphrase(f"Passphrase of your approver key {key_path} (approves the commands above): ")
     signed_at = datetime.now(UTC)
@@ -209,8 +149,9 @@ def _decide(args: argparse.Namespace) -> int:
         raise OperateError(f"your key {key_path} ({key_id}) is not enrolled in {settings.approvers_dir}: {why}")
     # The name recorded is the one the registry gives this key (its file's owner), not who this process says it is.
     who = verify_approval(registry, key_id, payload, signature).identity
-    session = record_approval(
+    session = approve(
         store,
+        audit,
         args.session_id,
         approver=who,
         method="cli",
@@ -222,50 +163,22 @@ def _decide(args: argparse.Namespace) -> int:
         key_id=key_id,
         signature=signature,
     )
-    audit.append(
-        "approval",
-        actor=who,
-        session_id=session.id,
-        data={
-            "method": "cli",
-            "digest": session.proposal.digest,
-            "justification": args.justification,
-            "tier": session.proposal.risk.tier.value,
-            "key_id": key_id,
-        },
-    )
     if session.status is SessionStatus.APPROVED:
-        console.print(
-            f"approved by {who}; the agent can now run operate(sessionId='{session.id}', executeChoice=1)",
-            markup=False,
-            highlight=False,
-        )
+        _say(console, [f"approved by {who}; the agent can now run operate(sessionId='{session.id}', executeChoice=1)"])
     else:
         have = len(valid_approvals(session, settings))
-        console.print(
-            f"approval {have} of {approvers_needed(session.proposal.risk.tier)} recorded ({who}); "
-            "a second, different person must approve too",
-            markup=False,
-            highlight=False,
+        _say(
+            console,
+            [
+                f"approval {have} of {approvers_needed(session.proposal.risk.tier)} recorded ({who}); "
+                "a second, different person must approve too"
+            ],
         )
     return 0
 
 
 def _approver(args: argparse.Namespace) -> int:
     """approver init (create and enrol your key) / approver list (who is enrolled, which files are ignored)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from operate_mcp.approvers import (
-        MIN_PASSPHRASE,
-        check_can_init,
-        default_key_path,
-        init_key,
-        load_registry,
-        read_passphrase,
-    )
-    from operate_mcp.identity import os_user
-
     settings = load_settings()
     console = Console()
     if args.approver_cmd == "init":
@@ -303,28 +216,12 @@ def _approver(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    import asyncio
+    """The same use case as the MCP `replay` tool, run on the same App the server builds."""
+    # lazy: the MCP SDK takes about a second to import; only `serve` and `replay` need it
+    from operate_mcp.server.app import App
 
-    from rich.console import Console
-
-    from operate_mcp.audit.log import audit_log_for
-    from operate_mcp.identity import os_user
-    from operate_mcp.kube.runner import Kubectl
-    from operate_mcp.records.store import RecordStore
-    from operate_mcp.server import default_provider
-    from operate_mcp.workflows.operate import OperateDeps
-    from operate_mcp.workflows.replay import parse_overrides, plan_replay, replay
-    from operate_mcp.workflows.sessions import SessionStore
-
-    settings = load_settings()
-    deps = OperateDeps(
-        settings=settings,
-        kubectl=Kubectl(settings),
-        provider=default_provider(settings) if args.fresh_context else None,
-        sessions=SessionStore(settings.data_dir, settings.session_ttl_seconds),
-        audit=audit_log_for(settings),
-        records=RecordStore(settings.data_dir, retention_days=settings.records_retention_days),
-    )
+    app = App(load_settings(), caller=os_user())
+    deps = app.with_provider(required=args.fresh_context)
     plan = plan_replay(deps, args.id, parse_overrides(args.override or []))
     console = Console()
     if args.dry_run:
@@ -337,7 +234,7 @@ def _replay(args: argparse.Namespace) -> int:
         for w in plan.warnings:
             console.print(f"[yellow]warning:[/yellow] {w}")
         return 0
-    session = asyncio.run(replay(deps, plan, caller=os_user(), triggered_by="cli", fresh_context=args.fresh_context))
+    session = asyncio.run(replay(deps, plan, caller=app.caller, triggered_by="cli", fresh_context=args.fresh_context))
     if args.format == "json":
         print(session.model_dump_json(indent=2))
         return 0

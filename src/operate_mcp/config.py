@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -48,6 +49,12 @@ class _YamlFileSource(PydanticBaseSettingsSource):
             if loaded is not None and not isinstance(loaded, dict):
                 raise ConfigError(f"OPERATE_MCP_CONFIG={path}: expected a mapping of setting: value")
             self._data = loaded or {}
+            known = set(settings_cls.model_fields)
+            for key in self._data:
+                if key not in known:
+                    near = difflib.get_close_matches(str(key), sorted(known), n=1)
+                    hint = f"; did you mean {near[0]!r}?" if near else f"; settings are: {', '.join(sorted(known))}"
+                    raise ConfigError(f"OPERATE_MCP_CONFIG={path}: unknown setting {key!r}{hint}")
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return self._data.get(field_name), field_name, False

@@ -9,15 +9,16 @@ import pytest
 from mcp import Client
 from mcp_types import ElicitResult
 
-from operate_mcp import server as server_module
 from operate_mcp.agent.scripted import ScriptedProvider, answer
 from operate_mcp.audit.log import AuditLog
-from operate_mcp.governance.approval import AUTO_TRIVIAL, ApprovalError, record_approval
-from operate_mcp.kube.commands import classify
+from operate_mcp.governance.approval import AUTO_TRIVIAL, ApprovalError
+from operate_mcp.kube.classifier import classify
 from operate_mcp.model.command import ProposedCommand, command_digest
 from operate_mcp.model.proposal import CheckedCommand, RiskAssessment, RiskTier
 from operate_mcp.model.session import Session, SessionStatus
 from operate_mcp.server import create_server
+from operate_mcp.workflows import decide as decide_module
+from operate_mcp.workflows.decide import record_approval
 from operate_mcp.workflows.execute import execute
 from operate_mcp.workflows.operate import analyze
 from support.manifests import bed_settings, deployment, deps_for, proposal
@@ -61,7 +62,7 @@ async def test_refinement_between_trivial_verdict_and_approval_runs_nothing(test
     approval landed on v2 and the image changed with no person asked."""
     testbed.kubectl_run("apply", "-f", "-", stdin=deployment("web", namespace))
     mcp = server_with(settings, proposal("restart web", [restart(namespace)]))
-    real = server_module.record_approval
+    real = decide_module.record_approval
     refined: list[str] = []
 
     def refine_first(store, session_id, **kwargs):
@@ -83,7 +84,7 @@ async def test_refinement_between_trivial_verdict_and_approval_runs_nothing(test
         refined.append(session_id)
         return real(store, session_id, **kwargs)
 
-    monkeypatch.setattr(server_module, "record_approval", refine_first)
+    monkeypatch.setattr(decide_module, "record_approval", refine_first)
     async with Client(mcp) as client:
         first = await client.call_tool("operate", {"intent": "restart web"})
         sid = first.structured_content["session_id"]

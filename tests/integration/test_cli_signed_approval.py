@@ -14,9 +14,10 @@ import pytest
 
 from operate_mcp.agent.scripted import ScriptedProvider, answer
 from operate_mcp.audit.log import AuditLog
-from operate_mcp.governance.approval import ApprovalError, valid_approvals
+from operate_mcp.governance.approval import ApprovalError
 from operate_mcp.identity import os_user
 from operate_mcp.model.session import SessionStatus
+from operate_mcp.workflows.decide import valid_approvals
 from operate_mcp.workflows.execute import execute
 from operate_mcp.workflows.operate import analyze
 from support.approvers import ALICE, BOB, CAROL, PASSPHRASE, approve_signed, enrol, identity

@@ -18,7 +18,7 @@ import pytest
 
 from operate_mcp.config import Settings
 from operate_mcp.errors import ConfigError
-from operate_mcp.kube.commands import classify_command
+from operate_mcp.kube.classifier import classify_command
 from operate_mcp.kube.runner import Kubectl
 from operate_mcp.model.command import CommandClass
 from support.manifests import bed_settings

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from operate_mcp.approvers import approval_payload, init_key, sign_approval
 from operate_mcp.config import Settings
-from operate_mcp.governance.approval import record_approval
 from operate_mcp.identity import user_name
 from operate_mcp.model.session import Session
+from operate_mcp.workflows.decide import record_approval
 from operate_mcp.workflows.sessions import SessionStore
 
 PASSPHRASE = "correct horse"

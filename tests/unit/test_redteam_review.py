@@ -12,15 +12,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from operate_mcp.approvers import mark_executed
 from operate_mcp.config import Settings
-from operate_mcp.governance.approval import ApprovalError, mark_executed, record_approval, valid_approvals
+from operate_mcp.governance.approval import ApprovalError
 from operate_mcp.governance.risk import assess_risk
-from operate_mcp.kube.commands import classify_command
+from operate_mcp.kube.classifier import classify_command
 from operate_mcp.kube.runner import Kubectl
 from operate_mcp.model.command import Classification, CommandClass, ProposedCommand, command_digest
 from operate_mcp.model.proposal import CheckedCommand, Proposal, ProposedChanges, RiskAssessment, RiskTier
 from operate_mcp.model.session import Session, SessionStatus
-from operate_mcp.server import approval_question
+from operate_mcp.workflows.decide import record_approval, valid_approvals
+from operate_mcp.workflows.display import approval_question
 from operate_mcp.workflows.execute import preflight
 from operate_mcp.workflows.operate import OperateDeps
 from operate_mcp.workflows.sessions import SessionStore

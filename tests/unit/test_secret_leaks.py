@@ -11,18 +11,18 @@ from typing import Any
 
 import pytest
 
-from operate_mcp.audit.redact import redact, redact_text
 from operate_mcp.config import Settings
-from operate_mcp.kube.commands import classify
+from operate_mcp.kube.classifier import classify
 from operate_mcp.kube.runner import CommandResult, Kubectl, cap
 from operate_mcp.kube.tools import JSON_GET_OUTPUT_CAP, MAX_TOOL_OUTPUT, GetArgs, ToolBox, _render
 from operate_mcp.model.command import Classification, CommandClass, ProposedCommand, command_digest
 from operate_mcp.model.proposal import CheckedCommand, Proposal, ProposedChanges, RiskAssessment, RiskTier
 from operate_mcp.model.session import CommandOutcome, Session, SessionStatus
 from operate_mcp.model.usage import TokenUsage
-from operate_mcp.records.models import record_from_session
+from operate_mcp.redact import redact, redact_text
 from operate_mcp.workflows.decision import render
 from operate_mcp.workflows.dryrun import dry_run
+from operate_mcp.workflows.recording import record_from_session
 
 SECRET_VALUE = "c3VwZXItc2VjcmV0LXZhbHVlLTEyMzQ="  # base64 of a password-like value
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from operate_mcp.config import Settings
 from operate_mcp.errors import CommandRejected
-from operate_mcp.kube.commands import ParsedCommand, parse_kubectl
+from operate_mcp.kube.classifier import ParsedCommand, parse_kubectl
 from operate_mcp.kube.targets import targets_of
 from operate_mcp.model.command import ProposedCommand
 from operate_mcp.model.proposal import ObservedObject, PolicyCheck, RiskAssessment, RiskTier

@@ -33,7 +33,7 @@ from operate_mcp.knowledge.policies import evaluate_policies, observed_lookup, v
 from operate_mcp.knowledge.retrieval import DEFAULT_MAX_CHARS, Hit, RetrievedContext, rank
 from operate_mcp.knowledge.store import KnowledgeStore
 from operate_mcp.kube.runner import Kubectl
-from operate_mcp.kube.targets import Target, observe
+from operate_mcp.kube.targets import Target, read_target
 from operate_mcp.model.command import ProposedCommand
 from operate_mcp.model.proposal import ObservedObject, PolicyCheck
 
@@ -317,7 +317,7 @@ class KnowledgeBase:
                     namespace=change["namespace"] or None,
                     kind=change["kind"] or None,
                 )
-                obj, raw = observe(kubectl, target)
+                obj, raw = read_target(kubectl, target)
                 meta = (raw or {}).get("metadata")
                 labels = meta.get("labels") if isinstance(meta, dict) else None
                 labels = labels if isinstance(labels, dict) else {}

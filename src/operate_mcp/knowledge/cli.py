@@ -12,8 +12,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from operate_mcp.audit.log import audit_log_for
 from operate_mcp.config import Settings, add_data_dir_option, settings_for
 from operate_mcp.errors import OperateError
+from operate_mcp.identity import os_user
+from operate_mcp.knowledge.models import PLURAL, dump_yaml, parse_item
+from operate_mcp.kube.runner import Kubectl
 
 KIND_CHOICES = ("pattern", "policy", "capability")
 
@@ -23,8 +27,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _kb(args: argparse.Namespace, *, kubectl: bool = False) -> Any:
+    # lazy: the knowledge base (Qdrant client, CEL, embeddings) loads only for knowledge commands
     from operate_mcp.knowledge.base import KnowledgeBase
-    from operate_mcp.kube.runner import Kubectl
 
     settings = _settings(args)
     return KnowledgeBase(settings, kubectl=Kubectl(settings) if kubectl else None)
@@ -32,8 +36,6 @@ def _kb(args: argparse.Namespace, *, kubectl: bool = False) -> Any:
 
 def _audited(kb: Any) -> dict[str, Any]:
     """How a CLI change is made and recorded: a person's channel, audited under their OS account."""
-    from operate_mcp.audit.log import audit_log_for
-    from operate_mcp.identity import os_user
 
     return {"channel": "cli", "audit": audit_log_for(kb.settings), "actor": os_user()}
 
@@ -48,6 +50,7 @@ def _fail(console: Console, exc: OperateError) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    # lazy: the knowledge base (Qdrant client, CEL, embeddings) loads only for knowledge commands
     from operate_mcp.knowledge.manage import manage_knowledge
 
     console = Console()
@@ -58,7 +61,7 @@ def _list(args: argparse.Namespace) -> int:
     if args.format == "json":
         _print_json(result.items)
         return 0
-    table = Table(title=f"{args.kind}s ({len(result.items)})")
+    table = Table(title=f"{PLURAL[args.kind]} ({len(result.items)})")
     table.add_column("id")
     table.add_column("name")
     table.add_column("detail")
@@ -75,8 +78,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _get(args: argparse.Namespace) -> int:
+    # lazy: the knowledge base (Qdrant client, CEL, embeddings) loads only for knowledge commands
     from operate_mcp.knowledge.manage import manage_knowledge
-    from operate_mcp.knowledge.models import dump_yaml, parse_item
 
     console = Console()
     try:
@@ -95,6 +98,7 @@ def _read_text(source: str) -> str:
 
 
 def _create(args: argparse.Namespace) -> int:
+    # lazy: the knowledge base (Qdrant client, CEL, embeddings) loads only for knowledge commands
     from operate_mcp.knowledge.manage import manage_knowledge
 
     console = Console()
@@ -120,6 +124,7 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _delete(args: argparse.Namespace) -> int:
+    # lazy: the knowledge base (Qdrant client, CEL, embeddings) loads only for knowledge commands
     from operate_mcp.knowledge.manage import manage_knowledge
 
     console = Console()
@@ -133,6 +138,7 @@ def _delete(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
+    # lazy: the knowledge base (Qdrant client, CEL, embeddings) loads only for knowledge commands
     from operate_mcp.knowledge.manage import manage_knowledge
 
     console = Console()
@@ -143,7 +149,7 @@ def _search(args: argparse.Namespace) -> int:
     if args.format == "json":
         _print_json([h.model_dump() for h in result.hits])
         return 0
-    table = Table(title=f"{args.kind}s for: {' '.join(args.query)}")
+    table = Table(title=f"{PLURAL[args.kind]} for: {' '.join(args.query)}")
     for column in ("score", "id", "name", "vector", "keyword"):
         table.add_column(column)
     for h in result.hits:
@@ -153,6 +159,7 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    # lazy: the knowledge base (Qdrant client, CEL, embeddings) loads only for knowledge commands
     from operate_mcp.knowledge.manage import manage_knowledge
 
     console = Console()

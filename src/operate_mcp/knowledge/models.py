@@ -19,6 +19,7 @@ from operate_mcp.errors import OperateError
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9:._-]{0,126}$")]
 KindName = Literal["pattern", "policy", "capability"]
 KINDS: tuple[KindName, ...] = ("pattern", "policy", "capability")
+PLURAL: dict[KindName, str] = {"pattern": "patterns", "policy": "policies", "capability": "capabilities"}
 
 
 class KnowledgeError(OperateError):

@@ -22,7 +22,7 @@ from operate_mcp.knowledge.changes import blank_change, changes_of, describe, im
 from operate_mcp.knowledge.models import KnowledgeError, Policy, PolicyEffect
 from operate_mcp.model.command import ProposedCommand
 from operate_mcp.model.proposal import ObservedObject, PolicyCheck
-from operate_mcp.redact import redact_text
+from operate_mcp.redact import redact_plain
 
 ObservedLookup = Callable[[dict[str, Any]], Mapping[str, Any] | None]
 NamespaceLabels = Callable[[str], Mapping[str, str]]
@@ -186,7 +186,7 @@ def evaluate_policies(
                 name=policy.name,
                 passed=not violations,
                 effect=policy.effect.value,
-                message=redact_text(message),
+                message=redact_plain(message),
             )
         )
     return checks

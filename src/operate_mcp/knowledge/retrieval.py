@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from operate_mcp.knowledge.models import Capability, KnowledgeItem, Pattern, Policy
 from operate_mcp.model.proposal import KnowledgeRef
-from operate_mcp.redact import redact_text
+from operate_mcp.redact import redact_plain
 
 VECTOR_WEIGHT = 0.6
 KEYWORD_WEIGHT = 0.4
@@ -199,7 +199,7 @@ class RetrievedContext:
         blocks = ["\n".join(policy_lines), "\n".join(cap_lines), "\n\n".join(pattern_lines)]
         text = "\n\n".join(b for b in blocks if b)
         refs = [h.ref() for h in (*policy_hits, *cap_hits, *pattern_hits) if h not in self.unavailable]
-        self._rendered = (redact_text(text), refs)
+        self._rendered = (redact_plain(text), refs)
         return self._rendered
 
     def render(self) -> str:

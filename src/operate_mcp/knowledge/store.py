@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from operate_mcp.config import Settings
-from operate_mcp.knowledge.models import KINDS, KindName, KnowledgeError, KnowledgeItem, parse_item
+from operate_mcp.knowledge.models import KINDS, PLURAL, KindName, KnowledgeError, KnowledgeItem, parse_item
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient
@@ -36,7 +36,11 @@ class IndexMismatch(KnowledgeError):
 
 
 def collection_name(kind: KindName) -> str:
-    return f"{COLLECTION_PREFIX}{'policies' if kind == 'policy' else kind + 's'}"
+    return f"{COLLECTION_PREFIX}{PLURAL[kind]}"
+
+
+# Names written by versions before 0.2 ("capabilitys"); moved to the right name when first opened.
+OLD_NAMES: dict[str, KindName] = {f"{COLLECTION_PREFIX}capabilitys": "capability"}
 
 
 def point_id(kind: KindName, item_id: str) -> str:
@@ -100,6 +104,7 @@ class KnowledgeStore:
         with self._lock:
             if self._client is None:
                 self._client = self._open()
+                _rename_old_collections(self._client)
             self._depth += 1
             try:
                 yield self._client
@@ -259,3 +264,30 @@ class KnowledgeStore:
             digest=str(payload.get("digest", "")),
             updated_at=str(payload.get("updated_at", "")),
         )
+
+
+def _rename_old_collections(c: QdrantClient) -> None:
+    """Copy a collection stored under an old, misspelt name to its right name, then drop the old one.
+
+    Qdrant has no rename; the points (payload and vectors) and the collection's metadata are copied.
+    """
+    for old, kind in OLD_NAMES.items():
+        new = collection_name(kind)
+        if not c.collection_exists(old) or c.collection_exists(new):
+            continue
+        config = c.get_collection(old).config
+        c.create_collection(new, vectors_config=config.params.vectors, metadata=dict(config.metadata or {}))
+        offset = None
+        while True:
+            points, offset = c.scroll(old, limit=256, offset=offset, with_payload=True, with_vectors=True)
+            if points:
+                c.upsert(new, points=[_as_point(p) for p in points], wait=True)
+            if offset is None:
+                break
+        c.delete_collection(old)
+
+
+def _as_point(record: Any) -> Any:
+    from qdrant_client.models import PointStruct  # lazy: qdrant is loaded only when knowledge is used
+
+    return PointStruct(id=record.id, vector=record.vector, payload=record.payload)

@@ -1,8 +1,9 @@
-"""Execution records: the model, the SQLite/FTS5 run store and its query language, metrics, failure alerts."""
+"""Execution records: the model, the SQLite/FTS5 run store and its query language, metrics, failure alerts.
 
-from operate_mcp.records.models import ExecutionRecord, RecordError, RecordNotFound, RunStatus, record_from_session
+Turning a session into a record is a use case: workflows/recording.py."""
+
+from operate_mcp.records.models import ExecutionRecord, RecordError, RecordNotFound, RunStatus
 from operate_mcp.records.query import QuerySyntaxError, compile_query
-from operate_mcp.records.recorder import record_execution
 from operate_mcp.records.store import RecordStore, RetentionResult, SearchPage
 
 __all__ = [
@@ -15,6 +16,4 @@ __all__ = [
     "RunStatus",
     "SearchPage",
     "compile_query",
-    "record_execution",
-    "record_from_session",
 ]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import yaml
 
-from operate_mcp.audit.redact import redact, redact_text
 from operate_mcp.fileio import atomic_write
 from operate_mcp.model.session import Session
+from operate_mcp.redact import redact, redact_text
 
 
 def decision_path(data_dir: Path, session_id: str) -> Path:

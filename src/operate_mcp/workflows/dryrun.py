@@ -13,14 +13,14 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from operate_mcp.audit.redact import redact_text
 from operate_mcp.errors import CommandRejected
-from operate_mcp.kube.commands import ParsedCommand, classify, parse_kubectl, with_server_dry_run
+from operate_mcp.kube.classifier import ParsedCommand, classify, parse_kubectl, with_server_dry_run
 from operate_mcp.kube.manifests import ManifestObject, parse_manifests
 from operate_mcp.kube.runner import Kubectl
-from operate_mcp.kube.tools import failure_status, touches_secret
+from operate_mcp.kube.secrets import failure_status, touches_secret
 from operate_mcp.model.command import CommandClass, ProposedCommand
 from operate_mcp.model.proposal import DryRunResult
+from operate_mcp.redact import redact_text
 
 KUBECTL_ERROR_CHARS = 300  # what is kept of kubectl's stderr when a dry-run fails
 OWN_ERROR_CHARS = 600  # our own reasons (unreadable manifest, objects differ) say how to fix it

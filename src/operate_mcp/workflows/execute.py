@@ -10,34 +10,28 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial
 
 import anyio
 
+from operate_mcp.approvers import already_executed, mark_executed
 from operate_mcp.errors import OperateError
-from operate_mcp.governance.approval import (
-    ApprovalError,
-    already_executed,
-    approvers_needed,
-    check_digest,
-    mark_executed,
-    valid_approvals,
-)
+from operate_mcp.governance.approval import ApprovalError, approvers_needed, check_digest
 from operate_mcp.governance.risk import ORDER, assess_risk
-from operate_mcp.kube.commands import classify_command
+from operate_mcp.kube.classifier import classify_command
 from operate_mcp.kube.context import default_namespace
 from operate_mcp.kube.targets import unique_targets
 from operate_mcp.model.command import CommandClass, ProposedCommand, shell_quote
+from operate_mcp.model.progress import Progress
 from operate_mcp.model.proposal import ObservedObject, PolicyCheck, RiskAssessment
 from operate_mcp.model.session import CommandOutcome, Executor, Session, SessionStatus, Validation
+from operate_mcp.workflows.decide import valid_approvals
 from operate_mcp.workflows.decision import write_decision_record
 from operate_mcp.workflows.operate import OperateDeps
+from operate_mcp.workflows.recording import record_execution
 from operate_mcp.workflows.snapshot import save_snapshot, take_snapshot
 from operate_mcp.workflows.validate import validate_execution
-
-Progress = Callable[[int, int, str], Awaitable[None]]
 
 
 class DriftError(ApprovalError):
@@ -303,8 +297,6 @@ async def _run_and_finish(
     _audit(deps, "execution", session, actor, {"status": final.value, "ok": ok_count, "total": len(outcomes)})
     write_decision_record(deps.settings.data_dir, session)
     if deps.records is not None:
-        from operate_mcp.records.recorder import record_execution
-
         record = record_execution(
             session,
             store=deps.records,

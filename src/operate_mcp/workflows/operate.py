@@ -1,24 +1,27 @@
-"""operate, first half: an intent becomes a validated, dry-run, risk-assessed proposal in a session."""
+"""operate, first half: an intent becomes a checked, dry-run, risk-assessed proposal in a session."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 import anyio
 
 from operate_mcp.agent.loop import run_loop
 from operate_mcp.agent.provider import Provider
+from operate_mcp.agent.toolset import Toolset
+from operate_mcp.audit.log import AuditLog
 from operate_mcp.config import Settings
 from operate_mcp.errors import ConfigError, OperateError, SessionError
 from operate_mcp.governance.risk import assess_risk
-from operate_mcp.kube.commands import classify_command
+from operate_mcp.kube.classifier import classify_command
 from operate_mcp.kube.context import default_namespace
 from operate_mcp.kube.runner import Kubectl
-from operate_mcp.kube.targets import observe_objects
+from operate_mcp.kube.targets import read_targets
 from operate_mcp.kube.tools import ToolBox
 from operate_mcp.model.command import CommandClass, ProposedCommand, command_digest, shell_quote
+from operate_mcp.model.progress import Progress
 from operate_mcp.model.proposal import (
     CheckedCommand,
     DryRunResult,
@@ -31,11 +34,13 @@ from operate_mcp.model.proposal import (
 )
 from operate_mcp.model.session import Session, SessionStatus
 from operate_mcp.prompts import load_prompt, prompt_sha256
+from operate_mcp.records.alerts import FailureAlerts
+from operate_mcp.records.prometheus import RunMetrics
+from operate_mcp.records.store import RecordStore
 from operate_mcp.workflows.dryrun import dry_run
 from operate_mcp.workflows.sessions import SessionStore
 
 PROMPT = "operate-system"
-Progress = Callable[[int, int, str], Awaitable[None]]
 
 
 class KnowledgeContext(Protocol):
@@ -58,19 +63,22 @@ class Knowledge(Protocol):
 
 @dataclass
 class OperateDeps:
+    """What the operate use cases work with. The stores are optional so an analysis never depends on them."""
+
     settings: Settings
     kubectl: Kubectl
     provider: Provider | None
     sessions: SessionStore
     knowledge: Knowledge | None = None
-    audit: Any = None  # operate_mcp.audit.log.AuditLog; optional so the analysis never depends on it
-    records: Any = None  # operate_mcp.records.store.RecordStore
-    alerts: Any = None  # operate_mcp.records.alerts.FailureAlerts
-    metrics: Any = None  # operate_mcp.records.prometheus.RunMetrics
-    toolbox: ToolBox = field(init=False)
+    audit: AuditLog | None = None
+    records: RecordStore | None = None
+    alerts: FailureAlerts | None = None
+    metrics: RunMetrics | None = None
+    # The model's tools during analysis: the kubectl reads and dry-runs, unless a caller hands in others.
+    toolset: Toolset = field(init=False)
 
     def __post_init__(self) -> None:
-        self.toolbox = ToolBox(self.kubectl)
+        self.toolset = ToolBox(self.kubectl)
 
 
 def build_user_message(intent: str, refinements: list[str], context: str) -> str:
@@ -168,7 +176,7 @@ async def fixed_proposal(
         ]
 
     checked = await anyio.to_thread.run_sync(check)
-    observed = await anyio.to_thread.run_sync(observe_objects, deps.kubectl, commands)
+    observed = await anyio.to_thread.run_sync(read_targets, deps.kubectl, commands)
     policies = await check_policies(deps, commands, observed)
     failed = sum(1 for c in checked if c.dry_run is not None and not c.dry_run.ok)
     blocked_by_policy = policies_block and any(not p.passed and p.effect == "block" for p in policies)
@@ -254,16 +262,16 @@ async def analyze(
             notes.append(f"organisational context (patterns, capabilities) was unavailable: {exc}")
     dry_runs: dict[int, DryRunResult] = {}
 
-    async def validate(draft: ProposalDraft) -> list[str]:
+    async def check_draft(draft: ProposalDraft) -> list[str]:
         return await anyio.to_thread.run_sync(_check_commands, deps, draft, dry_runs)
 
     outcome = await run_loop(
         deps.provider,
         system=load_prompt(PROMPT),
         user_message=build_user_message(intent, refinements, context.render() if context else ""),
-        toolbox=deps.toolbox,
+        toolset=deps.toolset,
         output_model=ProposalDraft,
-        validate=validate,
+        check_answer=check_draft,
         max_iterations=deps.settings.max_iterations,
         on_progress=on_progress,
     )
@@ -278,7 +286,7 @@ async def analyze(
         CheckedCommand(command=c, display=c.display, classification=classify_command(c.argv, c.stdin))
         for c in draft.rollback_commands
     ]
-    observed = await anyio.to_thread.run_sync(observe_objects, deps.kubectl, draft.commands)
+    observed = await anyio.to_thread.run_sync(read_targets, deps.kubectl, draft.commands)
     policies = await check_policies(deps, draft.commands, observed)
     risk = assess_risk(draft.commands, observed, policies, deps.settings, default_namespace(deps.kubectl))
     pattern_ids = sorted(

@@ -13,14 +13,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from operate_mcp.audit.log import AuditEntry, AuditLog, audit_log_for
-from operate_mcp.audit.redact import MASK
 from operate_mcp.audit.verify import verify
 from operate_mcp.errors import OperateError
-from operate_mcp.kube.commands import parse_kubectl
+from operate_mcp.kube.classifier import parse_kubectl
 from operate_mcp.kube.manifests import ManifestError, parse_manifests
 from operate_mcp.model.command import ProposedCommand, command_digest
 from operate_mcp.model.session import Session, check_session_id
 from operate_mcp.prompts import prompt_sha256
+from operate_mcp.redact import MASK
 from operate_mcp.workflows.operate import PROMPT, OperateDeps, analyze, audit_proposal, fixed_proposal
 
 OVERRIDABLE = {"intent", "namespace"}

@@ -9,7 +9,7 @@ from typing import Any
 
 from operate_mcp.fileio import atomic_write
 from operate_mcp.kube.runner import Kubectl
-from operate_mcp.kube.targets import Target, observe, restorable, unique_targets
+from operate_mcp.kube.targets import Target, read_target, restorable, unique_targets
 from operate_mcp.model.command import ProposedCommand
 from operate_mcp.model.proposal import ObservedObject
 
@@ -24,7 +24,7 @@ def take_snapshot(
     Secrets are left out of both: restoring one would mean storing its values and showing them in
     the rollback proposal. Their rollback is the owner's secret store.
     """
-    seen = [(t, *observe(kubectl, t)) for t in unique_targets(commands)]
+    seen = [(t, *read_target(kubectl, t)) for t in unique_targets(commands)]
     # Secret values never leave the cluster: no snapshot, no restore command carrying them.
     seen = [(t, o, None if t.resource in SECRET_RESOURCES else obj) for t, o, obj in seen]
     plan: list[ProposedCommand] = []

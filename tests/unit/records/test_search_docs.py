@@ -12,7 +12,7 @@ import pytest
 from operate_mcp.records.cli import add_records_parsers
 from operate_mcp.records.query import compile_query
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "search.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "search.md"
 TABLE_QUERY = re.compile(r"^\| `([^`]+)` \|", re.M)
 ERROR_EXAMPLE = re.compile(r"^\$ (operate-mcp runs search \"[^\n]+)\n((?:(?!\$ |```).*\n)+)", re.M)
 

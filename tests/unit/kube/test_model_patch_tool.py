@@ -13,7 +13,8 @@ import pytest
 
 from operate_mcp.config import Settings
 from operate_mcp.kube.runner import CommandResult, Kubectl
-from operate_mcp.kube.tools import ApplyArgs, ToolBox, _render, failure_status, manifest_has_secret, touches_secret
+from operate_mcp.kube.secrets import failure_status, manifest_has_secret, touches_secret
+from operate_mcp.kube.tools import ApplyArgs, ToolBox, _render
 
 VALUE = "hunter2-correct-horse"
 ENCODED = base64.b64encode(VALUE.encode()).decode()

@@ -9,8 +9,9 @@ import shlex
 import pytest
 
 from operate_mcp.errors import CommandRejected
-from operate_mcp.kube.commands import canonical_resource, classify, parse_kubectl, with_server_dry_run
+from operate_mcp.kube.classifier import classify, parse_kubectl, with_server_dry_run
 from operate_mcp.model.command import Classification, CommandClass, ProposedCommand, command_digest, shell_quote
+from operate_mcp.model.resources import canonical_resource
 
 READ = CommandClass.READ
 DRY = CommandClass.DRY_RUN

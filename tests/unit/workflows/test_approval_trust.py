@@ -10,14 +10,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from operate_mcp.approvers import approval_mac
 from operate_mcp.config import Settings
-from operate_mcp.governance.approval import (
-    AUTO_TRIVIAL,
-    ApprovalError,
-    approval_mac,
-    record_approval,
-    valid_approvals,
-)
+from operate_mcp.governance.approval import AUTO_TRIVIAL, ApprovalError
 from operate_mcp.governance.risk import assess_risk
 from operate_mcp.kube.runner import Kubectl
 from operate_mcp.model.command import Classification, ProposedCommand, command_digest
@@ -30,6 +25,7 @@ from operate_mcp.model.proposal import (
     RiskTier,
 )
 from operate_mcp.model.session import Approval, Session, SessionStatus
+from operate_mcp.workflows.decide import record_approval, valid_approvals
 from operate_mcp.workflows.execute import preflight
 from operate_mcp.workflows.operate import OperateDeps
 from operate_mcp.workflows.sessions import SessionStore

@@ -37,7 +37,7 @@ async def test_system_prompt_is_the_static_file_marked_for_caching_and_only_safe
             provider,
             system=load_prompt("operate-system"),
             user_message="<intent>scale api to 5</intent>",
-            toolbox=toolbox,
+            toolset=toolbox,
             output_model=ProposalDraft,
         )
     assert "nothing to scale" in outcome.result.analysis
@@ -66,7 +66,7 @@ async def test_api_error_becomes_a_clear_agent_error(toolbox):
         provider = AnthropicProvider(api_key="sk-test", model="m", max_tokens=10, base_url=url)
         provider._client = provider._client.with_options(max_retries=0)
         with pytest.raises(AgentError, match="Anthropic API call failed"):
-            await run_loop(provider, system="s", user_message="u", toolbox=toolbox, output_model=ProposalDraft)
+            await run_loop(provider, system="s", user_message="u", toolset=toolbox, output_model=ProposalDraft)
 
 
 def test_missing_api_key_is_a_config_error_naming_the_variable():

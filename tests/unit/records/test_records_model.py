@@ -37,8 +37,8 @@ from operate_mcp.records.models import (
     RunStatus,
     cap_text,
     new_record_id,
-    record_from_session,
 )
+from operate_mcp.workflows.recording import record_from_session
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SCALE = ["kubectl", "scale", "deployment/api", "--replicas=5", "-n", "shop"]
@@ -230,8 +230,8 @@ def test_a_malformed_id_is_refused() -> None:
 def test_record_execution_saves_alerts_and_counts(tmp_path: Path) -> None:
     from operate_mcp.records.alerts import FailureAlerts
     from operate_mcp.records.prometheus import RunMetrics
-    from operate_mcp.records.recorder import record_execution
     from operate_mcp.records.store import RecordStore
+    from operate_mcp.workflows.recording import record_execution
 
     store, metrics = RecordStore(tmp_path), RunMetrics()
     record = record_execution(session(SessionStatus.FAILED), store=store, alerts=FailureAlerts(tmp_path),
@@ -244,8 +244,8 @@ def test_record_execution_saves_alerts_and_counts(tmp_path: Path) -> None:
 
 def test_a_broken_alert_log_does_not_lose_the_record(tmp_path: Path) -> None:
     from operate_mcp.records.alerts import FailureAlerts
-    from operate_mcp.records.recorder import record_execution
     from operate_mcp.records.store import RecordStore
+    from operate_mcp.workflows.recording import record_execution
 
     (tmp_path / "alerts").write_text("a file where the directory should be")
     store = RecordStore(tmp_path)

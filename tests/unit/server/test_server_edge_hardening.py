@@ -6,10 +6,11 @@ import httpx
 import pytest
 
 from operate_mcp.config import Settings
-from operate_mcp.kube.commands import classify
+from operate_mcp.kube.classifier import classify
 from operate_mcp.model.command import ProposedCommand, command_digest
 from operate_mcp.model.proposal import CheckedCommand, Proposal, ProposedChanges, RiskAssessment, RiskTier
-from operate_mcp.server import approval_question, create_server, http_app
+from operate_mcp.server import create_server, http_app
+from operate_mcp.workflows.display import approval_question
 from operate_mcp.workflows.sessions import SessionStore
 
 FAKE = "\n".join(["", *[""] * 40, "1. kubectl get pods -n shop", "Digest: sha256:" + "0" * 64, "\x1b[2J"])

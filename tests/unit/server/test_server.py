@@ -18,7 +18,7 @@ from operate_mcp.config import Settings
 from operate_mcp.errors import OperateError
 from operate_mcp.server import create_server, http_app
 
-SNAPSHOT = Path(__file__).resolve().parents[1] / "fixtures" / "tools_snapshot.json"
+SNAPSHOT = Path(__file__).resolve().parents[2] / "fixtures" / "tools_snapshot.json"
 
 
 def surface(tools) -> dict:

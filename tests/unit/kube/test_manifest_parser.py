@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 
 from operate_mcp.audit.log import AuditLog
-from operate_mcp.audit.redact import MASK, redact, redact_text
 from operate_mcp.config import Settings
 from operate_mcp.errors import CommandRejected, OperateError
 from operate_mcp.governance.risk import assess_risk
-from operate_mcp.kube.commands import classify_command
+from operate_mcp.kube.classifier import classify_command
 from operate_mcp.kube.manifests import ManifestError, describe_objects, parse_manifests
 from operate_mcp.kube.runner import CommandResult, Kubectl
 from operate_mcp.kube.targets import targets_of
 from operate_mcp.model.command import CommandClass, ProposedCommand
+from operate_mcp.redact import MASK, redact, redact_text
 from operate_mcp.workflows.dryrun import dry_run
 from operate_mcp.workflows.replay import _retarget
 

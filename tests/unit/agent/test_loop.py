@@ -23,7 +23,7 @@ def toolbox(tmp_path):
 
 async def run(provider, toolbox, **kw):
     return await run_loop(
-        provider, system="sys", user_message="do it", toolbox=toolbox, output_model=ProposalDraft, **kw
+        provider, system="sys", user_message="do it", toolset=toolbox, output_model=ProposalDraft, **kw
     )
 
 
@@ -73,7 +73,7 @@ async def test_validation_problems_go_back_to_the_model(toolbox):
         return ["command 1 failed its dry-run"] if draft.analysis == "first" else []
 
     provider = ScriptedProvider([answer({"analysis": "first"}), answer({"analysis": "second"})])
-    outcome = await run(provider, toolbox, validate=validate)
+    outcome = await run(provider, toolbox, check_answer=validate)
     assert outcome.result.analysis == "second"
     assert outcome.validation_rounds == 1
     assert "command 1 failed its dry-run" in provider.calls[1]["messages"][-1]["content"]

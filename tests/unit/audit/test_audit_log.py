@@ -21,8 +21,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 import operate_mcp
-from operate_mcp.audit import AuditKeyError, AuditLog, AuditLogCorrupt, redact, verify
+from operate_mcp.audit import AuditKeyError, AuditLog, AuditLogCorrupt, verify
 from operate_mcp.audit.checkpoint import parse_checkpoints
+from operate_mcp.redact import redact
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 SRC = str(Path(operate_mcp.__file__).resolve().parents[1])

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from operate_mcp.errors import CommandRejected
-from operate_mcp.kube.commands import check_stdin, classify, classify_command, with_server_dry_run
+from operate_mcp.kube.classifier import check_stdin, classify, classify_command, with_server_dry_run
 from operate_mcp.model.command import CommandClass
 
 READ = CommandClass.READ

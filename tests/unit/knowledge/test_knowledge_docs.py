@@ -12,7 +12,7 @@ from operate_mcp.knowledge.models import Policy, load_yaml_items, parse_item, st
 from operate_mcp.knowledge.policies import evaluate_policies, validate_policy
 from operate_mcp.model.command import ProposedCommand
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS = Path(__file__).resolve().parents[3] / "docs"
 YAML_BLOCK = re.compile(r"```yaml\n(.*?)```", re.S)
 EXAMPLE_ROW = re.compile(r"^\| `(kubectl [^`]+)` \| `([a-z-]+)` \|$", re.M)
 

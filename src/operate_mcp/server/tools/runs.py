@@ -1,0 +1,72 @@
+"""Execution records over MCP: every tool only reads; each body is one call into records/."""
+
+from datetime import UTC, datetime
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+
+from operate_mcp.errors import OperateError
+from operate_mcp.records.metrics import Metrics, compute_metrics
+from operate_mcp.records.models import ExecutionRecord
+from operate_mcp.records.store import SearchPage
+from operate_mcp.records.summary import RunSummary
+from operate_mcp.server.app import App
+from operate_mcp.server.errors import tool
+from operate_mcp.server.tools import READ_ONLY
+
+
+def register(mcp: MCPServer, app: App) -> None:
+    records = app.records
+
+    @tool(
+        mcp,
+        title="Search execution records",
+        description=(
+            "Search past executions. Qualifiers status:, intent: (glob), tag:, namespace:, resource:, triggered_by:, "
+            "caller:, session:, duration:>60, after:2026-01-01, before:; free text; AND / OR / NOT / -x; parentheses. "
+            "Returns a page of runs and facets (counts by status, intent, namespace)."
+        ),
+        annotations=READ_ONLY,
+    )
+    async def runs_search(query: str = "", page: int = 1, perPage: int = 20) -> SearchPage:
+        return await anyio.to_thread.run_sync(
+            lambda: records.search(query, page=page, per_page=min(max(perPage, 1), 200))
+        )
+
+    @tool(
+        mcp, title="Show one execution record", description="The full record of a run (run-...).", annotations=READ_ONLY
+    )
+    async def runs_show(id: str) -> ExecutionRecord:
+        return await anyio.to_thread.run_sync(records.get, id)
+
+    @tool(
+        mcp,
+        title="Summarise one execution",
+        description="One line, key events, errors and suggestions for a run (run-...).",
+        annotations=READ_ONLY,
+    )
+    async def runs_summary(id: str) -> RunSummary:
+        return await anyio.to_thread.run_sync(records.summary, id)
+
+    @tool(
+        mcp,
+        title="Execution metrics",
+        description=(
+            "Totals, success / failure / rollback counts, success rate, average and p95 duration, optionally per "
+            "intent, and the steps that fail most. Dates are ISO (2026-11-01)."
+        ),
+        annotations=READ_ONLY,
+    )
+    async def metrics(start: str | None = None, end: str | None = None, byIntent: bool = False) -> Metrics:
+        lo, hi = _date(start, "start"), _date(end, "end")
+        return await anyio.to_thread.run_sync(lambda: compute_metrics(records, start=lo, end=hi, by_intent=byIntent))
+
+
+def _date(text: str | None, what: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise OperateError(f"{what}={text!r} is not an ISO date such as 2026-11-01") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
