@@ -57,6 +57,9 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn  # lazy: only the HTTP transport needs the ASGI server
 
     app = http_app(mcp, settings, args.host)
+    base = f"http://{f'[{args.host}]' if ':' in args.host else args.host}:{args.port}"
+    # stderr: a person starting the server sees where to point the client; stdout stays clean.
+    print(f"serving MCP at {base}/mcp (Prometheus metrics at {base}/metrics)", file=sys.stderr, flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 

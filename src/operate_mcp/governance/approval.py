@@ -41,6 +41,10 @@ class ApprovalError(SessionError):
     """The approval is refused; the message says why and what to do instead."""
 
 
+class ApprovalPending(ApprovalError):
+    """Nothing is wrong: the session waits for a person's approval. The normal path, never alerted on."""
+
+
 def approvers_needed(tier: RiskTier) -> int:
     return 2 if tier is RiskTier.CRITICAL else 1
 

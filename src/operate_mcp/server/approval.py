@@ -18,7 +18,7 @@ from mcp.server.mcpserver import (
 from pydantic import BaseModel, Field
 
 from operate_mcp.errors import OperateError
-from operate_mcp.governance.approval import AUTO_TRIVIAL, ApprovalError, approvers_needed
+from operate_mcp.governance.approval import AUTO_TRIVIAL, ApprovalError, ApprovalPending, approvers_needed
 from operate_mcp.model.proposal import RiskTier
 from operate_mcp.model.session import Session, SessionStatus
 from operate_mcp.server.app import App
@@ -142,13 +142,13 @@ async def approve_then_execute(
                 judged_tier=RiskTier.TRIVIAL,
             )
         elif isinstance(data, NotAsked) and data.reason == "critical":
-            raise ApprovalError(
+            raise ApprovalPending(
                 f"session {session_id} is critical risk: two enrolled people other than the server's own user "
                 f"must each approve it in their own terminal with: operate-mcp approve {session_id} "
                 "(see docs/security.md); then call operate(sessionId, executeChoice=1) again"
             )
         elif isinstance(data, NotAsked) and data.reason == "no-elicitation":
-            raise ApprovalError(
+            raise ApprovalPending(
                 f"session {session_id} ({session.proposal.risk.tier.value} risk) needs a person's approval, and "
                 "this MCP client cannot ask them directly. Show the proposal to the person and ask THEM to run, "
                 f"in their own terminal: operate-mcp approve {session_id} (it shows the commands and signs them "
@@ -159,7 +159,7 @@ async def approve_then_execute(
             raise ApprovalError(f"session {session_id} cannot run: {session.proposal.block_reason()}")
         if session.status is SessionStatus.PROPOSED:
             have = len(valid_approvals(session, app.settings))
-            raise ApprovalError(
+            raise ApprovalPending(
                 f"session {session_id} has {have} of {approvers_needed(session.proposal.risk.tier)} approvals; "
                 f"a second, different person approves with: operate-mcp approve {session_id}"
             )

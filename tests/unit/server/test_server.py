@@ -104,6 +104,9 @@ async def test_streamable_http_server_lists_tools(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+    # The person who started it is told where to point the client (issue #14, item 6).
+    said = proc.stderr.read().decode() if proc.stderr else ""
+    assert f"serving MCP at http://127.0.0.1:{port}/mcp" in said and f"http://127.0.0.1:{port}/metrics" in said
 
 
 async def test_prometheus_metrics_endpoint_over_http(tmp_path):

@@ -11,6 +11,7 @@ from mcp.server.mcpserver import Context, ElicitationResult, MCPServer, Resolve
 from mcp_types import ToolAnnotations
 
 from operate_mcp.errors import OperateError
+from operate_mcp.governance.approval import ApprovalPending
 from operate_mcp.server.app import App
 from operate_mcp.server.approval import approval_resolver, approve_then_execute
 from operate_mcp.server.errors import OnError, tool
@@ -87,9 +88,12 @@ def register(mcp: MCPServer, app: App) -> None:
 
 
 def alert_failure(app: App) -> OnError:
-    """Every failed operate call leaves an alert naming the step that failed."""
+    """Every failed operate call leaves an alert naming the step that failed; a session waiting for a
+    person's approval has not failed, so no team is paged for a routine approval."""
 
     def on_error(exc: OperateError, args: Mapping[str, object]) -> None:
+        if isinstance(exc, ApprovalPending):
+            return
         step = "rollback" if args.get("rollback") else "execute" if args.get("executeChoice") is not None else "analyse"
         intent = args.get("intent") or args.get("refinedIntent") or ""
         session_id = args.get("sessionId")
