@@ -25,7 +25,7 @@ def surface(tools) -> dict:
     return {
         t.name: {
             "annotations": t.annotations.model_dump(exclude_none=True) if t.annotations else None,
-            "input": sorted(t.input_schema.get("properties", {})),
+            "input": {k: v.get("description") for k, v in sorted(t.input_schema.get("properties", {}).items())},
             "output": sorted((t.output_schema or {}).get("properties", {})),
         }
         for t in tools
@@ -40,6 +40,19 @@ async def test_tool_list_matches_the_snapshot(tmp_path):
     if os.environ.get("UPDATE_SNAPSHOTS") == "1":
         SNAPSHOT.write_text(json.dumps(got, indent=2, sort_keys=True) + "\n")
     assert got == json.loads(SNAPSHOT.read_text())
+
+
+async def test_every_tool_parameter_has_a_description(tmp_path):
+    """An agent has only the schema to go on: a bare nullable integer says nothing (issue #14, item 11)."""
+    async with Client(create_server(Settings(data_dir=tmp_path))) as client:
+        tools = (await client.list_tools()).tools
+    bare = [
+        f"{t.name}.{k}"
+        for t in tools
+        for k, v in t.input_schema.get("properties", {}).items()
+        if not v.get("description")
+    ]
+    assert not bare, f"parameters without a description: {bare}"
 
 
 async def test_every_tool_declares_all_four_hints(tmp_path):

@@ -1,7 +1,10 @@
 """The audit log over MCP: verify its hash chain and signed checkpoints."""
 
+from typing import Annotated
+
 import anyio
 from mcp.server.mcpserver import MCPServer
+from pydantic import Field
 
 from operate_mcp.audit.verify import VerifyReport, verify
 from operate_mcp.errors import OperateError
@@ -22,7 +25,9 @@ def register(mcp: MCPServer, app: App) -> None:
         ),
         annotations=READ_ONLY,
     )
-    async def audit_verify(days: int | None = None) -> VerifyReport:
+    async def audit_verify(
+        days: Annotated[int | None, Field(description="Verify only the last N days (default: all of the log).")] = None,
+    ) -> VerifyReport:
         if days is not None and days < 1:
             raise OperateError("days must be 1 or more")
         return await anyio.to_thread.run_sync(

@@ -1,12 +1,12 @@
 """Knowledge over MCP: patterns and policies (manage_knowledge) and the cluster's capabilities (scan)."""
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import anyio
 import anyio.from_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from operate_mcp.knowledge import manage
 from operate_mcp.knowledge.capabilities import ScanReport
@@ -33,13 +33,23 @@ def register(mcp: MCPServer, app: App) -> None:
         ),
     )
     async def manage_knowledge(
-        action: Literal["list", "get", "create", "delete", "search", "import"],
-        kind: Literal["pattern", "policy", "capability"] = "pattern",
-        id: str | None = None,
-        query: str | None = None,
-        yamlText: str | None = None,
-        item: dict[str, Any] | None = None,
-        k: int = 5,
+        action: Annotated[
+            Literal["list", "get", "create", "delete", "search", "import"],
+            Field(description="What to do. Policies can only be read over MCP; a person changes them with the CLI."),
+        ],
+        kind: Annotated[
+            Literal["pattern", "policy", "capability"], Field(description="Which kind of knowledge item.")
+        ] = "pattern",
+        id: Annotated[str | None, Field(description="The item id, for get and delete.")] = None,
+        query: Annotated[str | None, Field(description="Words to search for, for search.")] = None,
+        yamlText: Annotated[
+            str | None, Field(description="The item (or several, as YAML documents) for create and import.")
+        ] = None,
+        item: Annotated[
+            dict[str, Any] | None,
+            Field(description="The item as a JSON object, for create and import (instead of yamlText)."),
+        ] = None,
+        k: Annotated[int, Field(description="How many search results.", ge=1, le=50)] = 5,
     ) -> ManageResult:
         kb = app.require_knowledge()
         # The knowledge layer refuses policy changes over MCP (after parsing the items) and audits

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, ElicitationResult, MCPServer, Resolve
 from mcp_types import ToolAnnotations
+from pydantic import Field
 
 from operate_mcp.errors import OperateError
 from operate_mcp.governance.approval import ApprovalPending
@@ -43,11 +44,43 @@ def register(mcp: MCPServer, app: App) -> None:
     async def operate(
         ctx: Context[Any, Any],
         approval: Annotated[ElicitationResult[Any], Resolve(ask_approval)],
-        intent: str | None = None,
-        sessionId: str | None = None,
-        refinedIntent: str | None = None,
-        executeChoice: int | None = None,
-        rollback: int | None = None,
+        intent: Annotated[
+            str | None,
+            Field(
+                description=(
+                    "What to do, in words: 'scale api in shop to 5', 'roll back checkout'. Starts a new analysis."
+                )
+            ),
+        ] = None,
+        sessionId: Annotated[
+            str | None, Field(description="The session of a proposal (opr-...), to refine, execute or roll back it.")
+        ] = None,
+        refinedIntent: Annotated[
+            str | None,
+            Field(
+                description=(
+                    "With sessionId: what to change in the proposal; makes a new version that needs approval again."
+                )
+            ),
+        ] = None,
+        executeChoice: Annotated[
+            int | None,
+            Field(
+                description=(
+                    "With sessionId: 1 runs exactly the proposed commands once the person approved (they "
+                    "are asked where the client supports it). The only value is 1."
+                )
+            ),
+        ] = None,
+        rollback: Annotated[
+            int | None,
+            Field(
+                description=(
+                    "With the sessionId of an executed session: 1 proposes undoing it (a new session, "
+                    "approved and run the same way). The only value is 1."
+                )
+            ),
+        ] = None,
     ) -> OperateResponse:
         trigger = f"mcp:{client_name(ctx)}"
         if executeChoice is not None or rollback is not None:

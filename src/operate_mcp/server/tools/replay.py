@@ -1,10 +1,10 @@
 """replay over MCP: a past operation rebuilt from the verified audit log as a new session to approve."""
 
-from typing import Any
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from operate_mcp.server.app import App
 from operate_mcp.server.errors import tool
@@ -36,10 +36,15 @@ def register(mcp: MCPServer, app: App) -> None:
     )
     async def replay(
         ctx: Context[Any, Any],
-        id: str,
-        dryRun: bool = False,
-        freshContext: bool = False,
-        overrides: list[str] | None = None,
+        id: Annotated[str, Field(description="The execution record (run-...) or session (opr-...) to replay.")],
+        dryRun: Annotated[bool, Field(description="Only show what would be replayed; create no session.")] = False,
+        freshContext: Annotated[
+            bool,
+            Field(description="Analyse the intent again with the model instead of re-using the recorded commands."),
+        ] = False,
+        overrides: Annotated[
+            list[str] | None, Field(description="KEY=VALUE changes: intent=... or namespace=....")
+        ] = None,
     ) -> ReplayResult:
         deps = app.with_provider(required=freshContext)
         plan = plan_replay(deps, id, parse_overrides(overrides or []))

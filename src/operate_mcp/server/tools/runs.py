@@ -1,9 +1,11 @@
 """Execution records over MCP: every tool only reads; each body is one call into records/."""
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 import anyio
 from mcp.server.mcpserver import MCPServer
+from pydantic import Field
 
 from operate_mcp.errors import OperateError
 from operate_mcp.records.metrics import Metrics, compute_metrics
@@ -28,7 +30,19 @@ def register(mcp: MCPServer, app: App) -> None:
         ),
         annotations=READ_ONLY,
     )
-    async def runs_search(query: str = "", page: int = 1, perPage: int = 20) -> SearchPage:
+    async def runs_search(
+        query: Annotated[
+            str,
+            Field(
+                description=(
+                    'Search language: status:failed namespace:shop intent:"deploy*" duration:>60 '
+                    "after:2026-11-01, free text, AND/OR/NOT, parentheses (docs/search.md)."
+                )
+            ),
+        ] = "",
+        page: Annotated[int, Field(description="Page number, from 1.", ge=1)] = 1,
+        perPage: Annotated[int, Field(description="Runs per page (at most 200).", ge=1, le=200)] = 20,
+    ) -> SearchPage:
         return await anyio.to_thread.run_sync(
             lambda: records.search(query, page=page, per_page=min(max(perPage, 1), 200))
         )
@@ -36,7 +50,7 @@ def register(mcp: MCPServer, app: App) -> None:
     @tool(
         mcp, title="Show one execution record", description="The full record of a run (run-...).", annotations=READ_ONLY
     )
-    async def runs_show(id: str) -> ExecutionRecord:
+    async def runs_show(id: Annotated[str, Field(description="The execution record id (run-...).")]) -> ExecutionRecord:
         return await anyio.to_thread.run_sync(records.get, id)
 
     @tool(
@@ -45,7 +59,7 @@ def register(mcp: MCPServer, app: App) -> None:
         description="One line, key events, errors and suggestions for a run (run-...).",
         annotations=READ_ONLY,
     )
-    async def runs_summary(id: str) -> RunSummary:
+    async def runs_summary(id: Annotated[str, Field(description="The execution record id (run-...).")]) -> RunSummary:
         return await anyio.to_thread.run_sync(records.summary, id)
 
     @tool(
@@ -57,7 +71,11 @@ def register(mcp: MCPServer, app: App) -> None:
         ),
         annotations=READ_ONLY,
     )
-    async def metrics(start: str | None = None, end: str | None = None, byIntent: bool = False) -> Metrics:
+    async def metrics(
+        start: Annotated[str | None, Field(description="First day counted, ISO date (2026-11-01).")] = None,
+        end: Annotated[str | None, Field(description="Last day counted, ISO date.")] = None,
+        byIntent: Annotated[bool, Field(description="Also break the figures down per intent.")] = False,
+    ) -> Metrics:
         lo, hi = _date(start, "start"), _date(end, "end")
         return await anyio.to_thread.run_sync(lambda: compute_metrics(records, start=lo, end=hi, by_intent=byIntent))
 
