@@ -40,6 +40,7 @@ from operate_mcp.model.session import Approval
 
 PURPOSE = "operate-mcp approval v1"
 MIN_PASSPHRASE = 8
+MAC_METHODS = frozenset({"auto(trivial)", "elicitation"})  # what the server records unsigned, with its MAC
 _MAX_KEY_FILE = 4096
 
 
@@ -376,7 +377,8 @@ def authentic_identity(session_id: str, approval: Approval, settings: Settings) 
         except SignatureError:
             return None
         return key.identity
-    if approval.mac:  # every approval the server records unsigned (elicitation, auto(trivial)) carries its MAC
+    # Only the two kinds the server records unsigned carry a MAC; any other method proves nothing by one.
+    if approval.mac and approval.method in MAC_METHODS:
         expected = approval_mac(settings, session_id, approval)
         return approval.approver if hmac.compare_digest(expected, approval.mac) else None
     return None

@@ -312,3 +312,11 @@ def test_tier_rises_with_the_namespace_the_object_was_observed_in(settings):
     seen = ObservedObject(kind="Deployment", name="web", namespace="production", exists=True)
     risk = assess_risk([ProposedCommand(argv=argv, description="d")], [seen], [], settings, "default")
     assert risk.tier is RiskTier.CRITICAL
+
+
+def test_a_server_mac_on_a_cli_approval_proves_nothing(store, settings):
+    """Only elicitation and auto(trivial) approvals are MAC'd by the server; a `cli` approval must be signed."""
+    session = new_session(store, [SET_IMAGE], RiskTier.MEDIUM)
+    approval = forged(session, "cli")
+    approval.mac = approval_mac(settings, session.id, approval)
+    assert valid_approvals(edit(store, session, approvals=[approval]), settings) == []
