@@ -3,7 +3,8 @@
 Limits are enforced here, not in the prompt: a maximum number of model turns, one repair
 turn for an answer that is not valid JSON, and validation by code that can send a
 proposal back to the model with the reasons it failed. Which tools exist is not the loop's
-business: the caller hands in a Toolset (agent/toolset.py).
+business: the caller hands in a Toolset (agent/toolset.py). A tool call the toolset marks `fatal`
+(a failure no model can fix, such as no cluster or missing credentials) ends the loop at once.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ T = TypeVar("T", bound=BaseModel)
 AnswerCheck = Callable[[T], Awaitable[list[str]]]  # problems with the model's answer, sent back to it
 
 _FENCE = re.compile(r"```(?:json)?\s*(\{.*\})\s*```", re.S)
+
+
+class ToolFailed(AgentError):
+    """A tool call failed in a way no further model turn can fix; the message is the toolset's sentence."""
 
 
 class LoopOutcome(BaseModel, Generic[T]):
@@ -88,6 +93,8 @@ async def run_loop(
             for use in turn.tool_uses:
                 text, call = await anyio.to_thread.run_sync(toolset.call, use.name, use.input)
                 calls.append(call)
+                if call.fatal:
+                    raise ToolFailed(call.fatal)
                 results.append(
                     {"type": "tool_result", "tool_use_id": use.id, "content": text, "is_error": call.is_error}
                 )

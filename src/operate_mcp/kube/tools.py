@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from operate_mcp.kube.classifier import classify
+from operate_mcp.kube.preflight import unfixable
 from operate_mcp.kube.runner import CommandResult, Kubectl, cap
 from operate_mcp.kube.secrets import failure_status, is_secret_resource, touches_secret
 from operate_mcp.model.command import CommandClass, shell_quote
@@ -575,6 +576,10 @@ class ToolBox:
             result = self.kubectl.run(argv, stdin=stdin, output_cap=JSON_GET_OUTPUT_CAP)
         else:
             result = self.kubectl.run(argv, stdin=stdin)
-        call = ToolCall(name=name, input=raw, argv=argv, ok=result.ok, duration_seconds=result.duration_seconds)
+        kubeconfig = str(self.kubectl.kubeconfig() or "~/.kube/config")
+        fatal = unfixable(result, changes=tool.kind == "dry-run", kubeconfig=kubeconfig)
+        call = ToolCall(
+            name=name, input=raw, argv=argv, ok=result.ok, duration_seconds=result.duration_seconds, fatal=fatal
+        )
         withhold = tool.kind == "dry-run" and touches_secret(argv, stdin)
         return _render(args, result, withhold=withhold), call

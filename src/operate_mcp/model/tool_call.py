@@ -14,3 +14,6 @@ class ToolCall(BaseModel):
     ok: bool
     is_error: bool = False
     duration_seconds: float = 0.0
+    # Set by the toolset when no model can fix the failure (no cluster, bad credentials, the verb forbidden):
+    # one sentence saying what is wrong and what to fix; the loop stops at the first such call.
+    fatal: str | None = None

@@ -17,6 +17,7 @@ from operate_mcp.errors import ConfigError, OperateError, SessionError
 from operate_mcp.governance.risk import assess_risk
 from operate_mcp.kube.classifier import classify_command
 from operate_mcp.kube.context import default_namespace
+from operate_mcp.kube.preflight import preflight
 from operate_mcp.kube.runner import Kubectl
 from operate_mcp.kube.targets import read_targets
 from operate_mcp.kube.tools import ToolBox
@@ -253,6 +254,11 @@ async def analyze(
 
     if deps.provider is None:
         raise ConfigError("no model is configured for analysis: set ANTHROPIC_API_KEY (see README, Configuration)")
+    if isinstance(deps.toolset, ToolBox):
+        # Before any model call or retrieval: no cluster, no kubeconfig or no right to dry-run is one clear
+        # sentence now, not thirty model turns and a raw kubectl error. (A caller that hands the model other
+        # tools than kubectl's decides for itself what they need.)
+        await anyio.to_thread.run_sync(preflight, deps.kubectl)
     context: KnowledgeContext | None = None
     notes: list[str] = []
     if deps.knowledge is not None:
