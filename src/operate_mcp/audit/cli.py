@@ -98,6 +98,9 @@ def _run_verify(args: argparse.Namespace, *, parser: argparse.ArgumentParser) ->
         witness = Path(args.witness) if args.witness else settings.audit_witness_dir
         if args.witness == "" and witness is None:
             parser.error("--witness without a directory needs OPERATE_MCP_AUDIT_WITNESS_DIR; or pass --witness DIR")
+        if args.public_key is not None and not args.public_key.is_file():
+            # A typo in the command line is not tampering: say so, and write no integrity alert.
+            parser.error(f"--public-key {args.public_key}: no such file; give the checkpoint key's PEM file")
         report = verify(
             data_dir,
             date=args.date,

@@ -55,7 +55,7 @@ def _list(args: argparse.Namespace) -> int:
 
     console = Console()
     try:
-        result = manage_knowledge(_kb(args), "list", args.kind)
+        result = manage_knowledge(_kb(args), "list", args.kind, channel="cli")
     except OperateError as exc:
         return _fail(console, exc)
     if args.format == "json":
@@ -83,7 +83,7 @@ def _get(args: argparse.Namespace) -> int:
 
     console = Console()
     try:
-        result = manage_knowledge(_kb(args), "get", args.kind, item_id=args.id)
+        result = manage_knowledge(_kb(args), "get", args.kind, item_id=args.id, channel="cli")
     except OperateError as exc:
         return _fail(console, exc)
     if args.format == "json":
@@ -143,7 +143,7 @@ def _search(args: argparse.Namespace) -> int:
 
     console = Console()
     try:
-        result = manage_knowledge(_kb(args), "search", args.kind, query=" ".join(args.query), k=args.k)
+        result = manage_knowledge(_kb(args), "search", args.kind, query=" ".join(args.query), k=args.k, channel="cli")
     except OperateError as exc:
         return _fail(console, exc)
     if args.format == "json":

@@ -230,7 +230,8 @@ def manage_knowledge(
             raise KnowledgeError("get needs the item's id")
         found = kb.get(kind, item_id)
         if found is None:
-            raise KnowledgeError(f"no {kind} with id {item_id!r}; list them with action=list")
+            how = f"operate-mcp knowledge list --kind {kind}" if channel == "cli" else f"action=list, kind={kind}"
+            raise KnowledgeError(f"no {kind} with id {item_id!r}; list them with {how}")
         return ManageResult(action=action, kind=kind, items=[_dump(found)])
     if action == "search":
         if not query:

@@ -106,3 +106,15 @@ def test_repair_sets_a_torn_tail_aside(tmp_path: Path, capsys: pytest.CaptureFix
     assert run("audit", "repair", "--data-dir", str(tmp_path)) == 0
     assert "moved 8 torn bytes from 2026-11-21.jsonl line 3" in capsys.readouterr().out
     assert run("audit", "verify", "--data-dir", str(tmp_path)) == 0
+
+
+def test_a_missing_public_key_file_is_a_usage_error_not_an_integrity_alert(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A typo in --public-key is the user's mistake, not tampering: exit 2, and no line in the alert log."""
+    build_log(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        run("audit", "verify", "--data-dir", str(tmp_path), "--public-key", str(tmp_path / "nope.pem"))
+    assert exited.value.code == 2
+    assert "no such file" in capsys.readouterr().err
+    assert not (tmp_path / "alerts" / "audit-integrity.log").exists()

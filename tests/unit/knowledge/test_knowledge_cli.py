@@ -67,3 +67,11 @@ def test_reindex_reports_model_and_backup(data, capsys) -> None:
     report = json.loads(capsys.readouterr().out)
     assert report["model"] == "sentence-transformers/all-MiniLM-L6-v2" and report["dimension"] == 384
     assert report["counts"]["pattern"] >= 6
+
+
+def test_cli_errors_speak_cli_not_mcp(data, capsys) -> None:
+    """A CLI user is told the CLI command, not the MCP tool's `action=list` (issue #14, item 10)."""
+    assert run("knowledge", "get", "no-such-thing", "--kind", "policy") != 0
+    err = capsys.readouterr()
+    said = err.err + err.out
+    assert "operate-mcp knowledge list --kind policy" in said and "action=" not in said
