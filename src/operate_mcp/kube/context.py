@@ -17,13 +17,19 @@ _cache: dict[tuple[str, ...], str] = {}
 _lock = threading.Lock()
 
 
-def _cache_key(kubectl: Kubectl) -> tuple[str, ...]:
-    """The kubeconfig files and their modification times: a changed context re-reads."""
-    paths = (kubectl.env.get("KUBECONFIG") or os.path.join(kubectl.env.get("HOME", "~"), ".kube", "config")).split(
-        os.pathsep
-    )
-    key: list[str] = [kubectl.binary]
-    for p in paths:
+def kubeconfig_paths(kubectl: Kubectl) -> tuple[list[str], bool]:
+    """The kubeconfig files kubectl will read, and whether they were configured (not the default)."""
+    configured = kubectl.env.get("KUBECONFIG", "")
+    if configured:
+        return [p for p in configured.split(os.pathsep) if p], True
+    return [os.path.join(kubectl.env.get("HOME", os.path.expanduser("~")), ".kube", "config")], False
+
+
+def kubeconfig_key(kubectl: Kubectl) -> tuple[str, ...]:
+    """Binary, kubeconfig files and their modification times: what a cached reading of the context
+    depends on, so an edited kubeconfig is read again."""
+    key = [kubectl.binary]
+    for p in kubeconfig_paths(kubectl)[0]:
         try:
             key.append(f"{p}:{os.stat(os.path.expanduser(p)).st_mtime_ns}")
         except OSError:
@@ -33,7 +39,7 @@ def _cache_key(kubectl: Kubectl) -> tuple[str, ...]:
 
 def default_namespace(kubectl: Kubectl) -> str:
     """What `kubectl` without `-n` acts in, read the way kubectl merges kubeconfig files."""
-    key = _cache_key(kubectl)
+    key = kubeconfig_key(kubectl)
     with _lock:
         if key in _cache:
             return _cache[key]

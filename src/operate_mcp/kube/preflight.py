@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from operate_mcp.errors import OperateError
+from operate_mcp.kube.context import kubeconfig_key, kubeconfig_paths
 from operate_mcp.kube.runner import CommandResult, Kubectl
 
 CACHE_SECONDS = 60.0
@@ -108,25 +109,6 @@ class _RulesReview(_Loose):
 
 _cache: dict[tuple[str, ...], tuple[float, ClusterTarget]] = {}
 _lock = threading.Lock()
-
-
-def _kubeconfig_paths(kubectl: Kubectl) -> tuple[list[str], bool]:
-    """The kubeconfig files kubectl will read, and whether they were configured (not the default)."""
-    configured = kubectl.env.get("KUBECONFIG", "")
-    if configured:
-        return [p for p in configured.split(os.pathsep) if p], True
-    return [os.path.join(kubectl.env.get("HOME", os.path.expanduser("~")), ".kube", "config")], False
-
-
-def _cache_key(kubectl: Kubectl, paths: list[str]) -> tuple[str, ...]:
-    """Binary, files and their modification times: an edited kubeconfig is checked again."""
-    key = [kubectl.binary]
-    for p in paths:
-        try:
-            key.append(f"{p}:{os.stat(p).st_mtime_ns}")
-        except OSError:
-            key.append(f"{p}:missing")
-    return tuple(key)
 
 
 def _check_files(paths: list[str], configured: bool) -> str:
@@ -303,8 +285,8 @@ def preflight(kubectl: Kubectl, *, clock: Callable[[], float] = time.monotonic) 
     A pass is remembered for CACHE_SECONDS per kubeconfig (and its modification time); a failure never is,
     so a fixed setup is seen at once.
     """
-    paths, configured = _kubeconfig_paths(kubectl)
-    key = _cache_key(kubectl, paths)
+    paths, configured = kubeconfig_paths(kubectl)
+    key = kubeconfig_key(kubectl)
     with _lock:
         cached = _cache.get(key)
     if cached is not None and clock() < cached[0]:
