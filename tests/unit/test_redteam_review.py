@@ -18,15 +18,16 @@ from operate_mcp.governance.approval import ApprovalError
 from operate_mcp.governance.risk import assess_risk
 from operate_mcp.kube.classifier import classify_command
 from operate_mcp.kube.runner import Kubectl
-from operate_mcp.model.command import Classification, CommandClass, ProposedCommand, command_digest
-from operate_mcp.model.proposal import CheckedCommand, Proposal, ProposedChanges, RiskAssessment, RiskTier
-from operate_mcp.model.session import Session, SessionStatus
+from operate_mcp.model.command import CommandClass, ProposedCommand
+from operate_mcp.model.proposal import RiskTier
+from operate_mcp.model.session import SessionStatus
 from operate_mcp.workflows.decide import record_approval, valid_approvals
 from operate_mcp.workflows.display import approval_question
 from operate_mcp.workflows.execute import preflight
 from operate_mcp.workflows.operate import OperateDeps
 from operate_mcp.workflows.sessions import SessionStore
 from support.approvers import ALICE, approve_signed, enrol
+from support.sessions import local_settings, new_session
 
 SET_IMAGE = ["kubectl", "set", "image", "deployment/web", "web=nginx:1.27.0", "-n", "shop"]
 DEPLOYMENT = """apiVersion: apps/v1
@@ -38,43 +39,12 @@ spec: {}
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "data",
-        approvers_dir=tmp_path / "config" / "approvers",
-        approval_key_file=tmp_path / "config" / "approval.key",
-        knowledge_enabled=False,
-    )
+    return local_settings(tmp_path)
 
 
 @pytest.fixture
 def store(settings) -> SessionStore:
     return SessionStore(settings.data_dir)
-
-
-def proposal_of(argvs: list[list[str]], tier: RiskTier) -> Proposal:
-    cmds = [ProposedCommand(argv=a, description="d") for a in argvs]
-    return Proposal(
-        version=1,
-        intent="update web",
-        analysis="a",
-        current_state="",
-        changes=ProposedChanges(),
-        commands=[
-            CheckedCommand(
-                command=c, display=c.display, classification=Classification(command_class="mutating", reason="r")
-            )
-            for c in cmds
-        ],
-        risk=RiskAssessment(tier=tier, reasons=["r"]),
-        digest=command_digest(cmds),
-        iterations=1,
-        prompt_sha256="0" * 64,
-        provider="scripted",
-    )
-
-
-def new_session(store: SessionStore, argvs: list[list[str]], tier: RiskTier) -> Session:
-    return store.create(intent="update web", caller="agent", triggered_by="test", proposal=proposal_of(argvs, tier))
 
 
 # --------------------------------------------------------------------------- (a) the model's proposal

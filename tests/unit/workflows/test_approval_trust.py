@@ -20,8 +20,6 @@ from operate_mcp.model.proposal import (
     CheckedCommand,
     ObservedObject,
     Proposal,
-    ProposedChanges,
-    RiskAssessment,
     RiskTier,
 )
 from operate_mcp.model.session import Approval, Session, SessionStatus
@@ -29,6 +27,9 @@ from operate_mcp.workflows.decide import record_approval, valid_approvals
 from operate_mcp.workflows.execute import preflight
 from operate_mcp.workflows.operate import OperateDeps
 from operate_mcp.workflows.sessions import SessionStore
+from support.sessions import local_settings
+from support.sessions import new_session as support_new_session
+from support.sessions import proposal_of as support_proposal_of
 
 RESTART = [
     "kubectl",
@@ -43,12 +44,7 @@ SET_IMAGE = ["kubectl", "set", "image", "deployment/web", "web=nginx:1.27.0", "-
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "data",
-        approvers_dir=tmp_path / "config" / "approvers",
-        approval_key_file=tmp_path / "config" / "approval.key",
-        knowledge_enabled=False,
-    )
+    return local_settings(tmp_path)
 
 
 @pytest.fixture
@@ -57,29 +53,11 @@ def store(settings) -> SessionStore:
 
 
 def proposal_of(argvs: list[list[str]], tier: RiskTier, version: int = 1) -> Proposal:
-    cmds = [ProposedCommand(argv=a, description="d") for a in argvs]
-    return Proposal(
-        version=version,
-        intent="restart web",
-        analysis="a",
-        current_state="",
-        changes=ProposedChanges(),
-        commands=[
-            CheckedCommand(
-                command=c, display=c.display, classification=Classification(command_class="mutating", reason="r")
-            )
-            for c in cmds
-        ],
-        risk=RiskAssessment(tier=tier, reasons=["r"]),
-        digest=command_digest(cmds),
-        iterations=1,
-        prompt_sha256="0" * 64,
-        provider="scripted",
-    )
+    return support_proposal_of(argvs, tier, version=version, intent="restart web")
 
 
 def new_session(store: SessionStore, argvs: list[list[str]], tier: RiskTier) -> Session:
-    return store.create(intent="restart web", caller="agent", triggered_by="test", proposal=proposal_of(argvs, tier))
+    return support_new_session(store, argvs, tier, intent="restart web")
 
 
 def forged(session: Session, method: str, **extra: object) -> Approval:

@@ -15,14 +15,14 @@ from operate_mcp.cli import main
 from operate_mcp.config import Settings
 from operate_mcp.errors import SessionError
 from operate_mcp.governance.approval import ApprovalError
-from operate_mcp.model.command import Classification, ProposedCommand, command_digest
-from operate_mcp.model.proposal import CheckedCommand, Proposal, ProposedChanges, RiskAssessment, RiskTier
+from operate_mcp.model.proposal import RiskTier
 from operate_mcp.model.session import Session, SessionStatus
 from operate_mcp.server import create_server
 from operate_mcp.workflows.decide import approve, reject
 from operate_mcp.workflows.decision import decision_path
 from operate_mcp.workflows.sessions import SessionStore
 from support.approvers import BOB, PASSPHRASE, enrol, identity
+from support.sessions import local_settings, new_session
 
 SET_IMAGE = ["kubectl", "set", "image", "deployment/web", "web=nginx:1.27.0", "-n", "shop"]
 
@@ -32,12 +32,7 @@ def settings(tmp_path, monkeypatch) -> Settings:
     # The CLI reads the same installation from the environment, as a person's shell would.
     monkeypatch.setenv("OPERATE_MCP_APPROVERS_DIR", str(tmp_path / "config" / "approvers"))
     monkeypatch.setenv("OPERATE_MCP_APPROVAL_KEY_FILE", str(tmp_path / "config" / "approval.key"))
-    return Settings(
-        data_dir=tmp_path / "data",
-        approvers_dir=tmp_path / "config" / "approvers",
-        approval_key_file=tmp_path / "config" / "approval.key",
-        knowledge_enabled=False,
-    )
+    return local_settings(tmp_path)
 
 
 @pytest.fixture
@@ -46,25 +41,7 @@ def store(settings) -> SessionStore:
 
 
 def proposed(store: SessionStore, tier: RiskTier = RiskTier.MEDIUM) -> Session:
-    cmd = ProposedCommand(argv=SET_IMAGE, description="new image")
-    p = Proposal(
-        version=1,
-        intent="update web",
-        analysis="a",
-        current_state="",
-        changes=ProposedChanges(),
-        commands=[
-            CheckedCommand(
-                command=cmd, display=cmd.display, classification=Classification(command_class="mutating", reason="r")
-            )
-        ],
-        risk=RiskAssessment(tier=tier, reasons=["new image"]),
-        digest=command_digest([cmd]),
-        iterations=1,
-        prompt_sha256="0" * 64,
-        provider="scripted",
-    )
-    return store.create(intent="update web", caller="agent", triggered_by="test", proposal=p)
+    return new_session(store, [SET_IMAGE], tier)
 
 
 def audited(settings: Settings, kind: str) -> list[tuple[str, dict[str, object]]]:
