@@ -1,4 +1,4 @@
-"""The `operate-mcp` command: serve, check-command, sessions, approve / reject, approver, replay, audit,
+"""The `operate-mcp` command: serve, check-command, diagnose, sessions, approve / reject, approver, replay, audit,
 knowledge, runs. It only wires: use cases live in workflows/, the proposal's rendering in
 workflows/display.py."""
 
@@ -36,10 +36,14 @@ from operate_mcp.governance.approval import approvers_needed
 from operate_mcp.identity import os_user
 from operate_mcp.knowledge.cli import add_knowledge_parsers
 from operate_mcp.kube.classifier import classify
+from operate_mcp.kube.context import default_namespace
+from operate_mcp.kube.reader import reader_for
+from operate_mcp.kube.runner import Kubectl
 from operate_mcp.model.session import SessionStatus
 from operate_mcp.records.cli import add_records_parsers
 from operate_mcp.workflows.decide import approve, reject, valid_approvals
-from operate_mcp.workflows.display import approval_lines, one_line, summary_lines
+from operate_mcp.workflows.diagnose import diagnose
+from operate_mcp.workflows.display import approval_lines, diagnosis_lines, one_line, summary_lines
 from operate_mcp.workflows.replay import parse_overrides, plan_replay, replay
 from operate_mcp.workflows.sessions import SessionStore
 
@@ -71,6 +75,22 @@ def _check_command(args: argparse.Namespace) -> int:
     verdict = classify(argv)
     print(json.dumps(verdict.model_dump(by_alias=True, mode="json")))
     return 0 if verdict.command_class.value != "forbidden" else 3
+
+
+def _diagnose(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    kubectl = Kubectl(settings)
+    namespace = None if args.all_namespaces else args.namespace or default_namespace(kubectl)
+    result = diagnose(reader_for(kubectl), namespace=namespace)
+    if not result.analyzers_run:
+        raise OperateError(
+            "diagnose could not read the cluster: " + ("; ".join(result.not_read[:3]) or "no analyzer ran")
+        )
+    if args.format == "json":
+        print(result.model_dump_json(indent=2))
+    else:
+        print("\n".join(diagnosis_lines(result)))  # long evidence lines stay whole: no wrapping
+    return 1 if result.failing else 0
 
 
 def _sessions(args: argparse.Namespace) -> int:
@@ -264,6 +284,16 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-command", help="classify a kubectl command line: read, dry-run, mutating, forbidden")
     check.add_argument("argv", nargs=argparse.REMAINDER, help="-- kubectl ...")
     check.set_defaults(func=_check_command)
+
+    dg = sub.add_parser(
+        "diagnose",
+        help="run the analyzers (no model): findings with their evidence; exit 1 when one is an error or critical",
+    )
+    where = dg.add_mutually_exclusive_group()
+    where.add_argument("--namespace", "-n", help="the namespace to diagnose (default: the kubeconfig context's)")
+    where.add_argument("--all-namespaces", "-A", action="store_true", help="every namespace, and the nodes")
+    dg.add_argument("--format", choices=["text", "json"], default="text")
+    dg.set_defaults(func=_diagnose)
 
     sessions = sub.add_parser("sessions", help="list or show proposal sessions")
     ssub = sessions.add_subparsers(dest="sessions_cmd", required=True)

@@ -12,10 +12,12 @@ from operate_mcp.model.finding import Finding
 
 class Analyzer(Protocol):
     """The rules for one resource kind. `resource` is the kubectl resource whose objects it judges;
-    `reads` the other resources it looks at through `Related` (so the caller reads them too)."""
+    `reads` the other resources it looks at through `Related` (so the caller reads them too);
+    `cluster_scoped` analyzers (nodes, webhooks) run once per cluster, the rest once per namespace."""
 
     name: str
     resource: str
     reads: tuple[str, ...]
+    cluster_scoped: bool
 
     def analyze(self, objects: Sequence[KubeObject], related: Related) -> list[Finding]: ...

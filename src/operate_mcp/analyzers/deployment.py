@@ -18,6 +18,7 @@ class DeploymentAnalyzer:
 
     name = "deployment"
     resource = "deployments"
+    cluster_scoped = False
     reads: tuple[str, ...] = ("replicasets", "pods", "events")
 
     def analyze(self, objects: Sequence[KubeObject], related: Related) -> list[Finding]:
@@ -53,11 +54,11 @@ def deployment_finding(d: KubeObject, related: Related) -> Finding | None:
     evidence += related.events_for(d, warning_only=True)
     for rs in related.owned(d, "ReplicaSet"):  # FailedCreate: quota, admission webhooks, security policies
         evidence += related.events_for(rs, warning_only=True, name_object=True, limit=2)
-    evidence += _pods_cited(d, related)
+    evidence += pods_cited(d, related)
     return Finding.of(d, problem=problem, severity=severity, evidence=evidence)
 
 
-def _pods_cited(d: KubeObject, related: Related) -> list[Evidence]:
+def pods_cited(d: KubeObject, related: Related) -> list[Evidence]:
     problems = [
         (meta(pod).get("name", ""), f.problem)
         for pod in sorted(related.pods_of(d), key=lambda p: str(meta(p).get("name", "")))

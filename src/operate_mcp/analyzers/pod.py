@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from operate_mcp.analyzers.logs import log_evidence
 from operate_mcp.analyzers.objects import KubeObject, condition, deleting, meta, shown_condition, spec, status
 from operate_mcp.analyzers.related import Related
 from operate_mcp.model.finding import Evidence, Finding
@@ -21,6 +22,7 @@ class PodAnalyzer:
 
     name = "pod"
     resource = "pods"
+    cluster_scoped = False
     reads: tuple[str, ...] = ("events",)
 
     def analyze(self, objects: Sequence[KubeObject], related: Related) -> list[Finding]:
@@ -178,7 +180,12 @@ def _crash(
             problem += f"; its memory limit is {limit}"
     else:
         problem = f"{label} is crash-looping: it exited with code {code} ({why}) and has restarted {_times(restarts)}"
-    evidence += related.events_for(pod, warning_only=True, reasons={"BackOff", "Unhealthy"})
+    events = related.events_for(pod, reasons={"BackOff", "Unhealthy", "Killing"}, limit=4)
+    if any("Liveness probe failed" in e.text or "failed liveness probe" in e.text for e in events):
+        problem = f"{label} is restarted by its failing liveness probe: " + problem.split(": ", 1)[-1]
+    evidence += events
+    previous = state.get("terminated") is not exited
+    evidence += log_evidence(related.log(pod, str(cs.get("name")), previous=previous))
     return Finding.of(pod, problem=problem, severity="error", evidence=evidence)
 
 

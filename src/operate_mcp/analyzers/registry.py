@@ -12,6 +12,8 @@ from operate_mcp.analyzers.related import Related
 from operate_mcp.model.finding import SEVERITIES, Finding
 
 CORE: tuple[Analyzer, ...] = (PodAnalyzer(), DeploymentAnalyzer())
+# Every analyzer `diagnose` and `remediate` run: one per kind.
+ALL: tuple[Analyzer, ...] = (*CORE,)
 
 
 def resources_read(analyzers: Sequence[Analyzer]) -> list[str]:

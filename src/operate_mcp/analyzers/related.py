@@ -13,6 +13,8 @@ from typing import Any
 from operate_mcp.analyzers.objects import KubeObject, meta
 from operate_mcp.model.finding import Evidence
 
+LOGS = "logs"  # pseudo-resource: container log tails the caller read (see analyzers/logs.py)
+
 
 def _involved(event: KubeObject) -> Mapping[str, Any]:
     """The object an event is about: `involvedObject` (core/v1) or `regarding` (events.k8s.io/v1)."""
@@ -62,9 +64,14 @@ class Related:
             self._events[key].append(event)
         for found in self._events.values():
             found.sort(key=_when, reverse=True)
+        self._logs: dict[tuple[str, str, str, bool], Sequence[str]] = {}
+        for log in objects.get(LOGS, ()):
+            m = meta(log)
+            key = (str(m.get("namespace", "")), str(m.get("name", "")), str(log.get("container")))
+            self._logs[(*key, bool(log.get("previous")))] = [str(line) for line in log.get("lines") or ()]
         self._children: dict[str, list[KubeObject]] = defaultdict(list)
         for resource, items in objects.items():
-            if resource == "events":
+            if resource in ("events", LOGS):
                 continue
             for obj in items:
                 for ref in meta(obj).get("ownerReferences") or ():
@@ -73,6 +80,16 @@ class Related:
 
     def objects(self, resource: str) -> Sequence[KubeObject]:
         return self._objects.get(resource, ())
+
+    def has(self, resource: str) -> bool:
+        """Whether `resource` was read: an empty list means "none exist", an absent one "unknown"
+        (forbidden, not served), and an analyzer says nothing it cannot prove."""
+        return resource in self._objects
+
+    def log(self, pod: KubeObject, container: str, *, previous: bool) -> Sequence[str] | None:
+        """The log lines read for one container (its previous instance's with `previous`), if read."""
+        m = meta(pod)
+        return self._logs.get((str(m.get("namespace", "")), str(m.get("name", "")), container, previous))
 
     def events(self, obj: KubeObject) -> list[KubeObject]:
         """Events about `obj`, newest first; never those of an earlier object of the same name (by uid)."""

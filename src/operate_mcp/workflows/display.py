@@ -11,11 +11,14 @@ visible `\\x..` escapes.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 
 from operate_mcp.errors import CommandRejected
 from operate_mcp.kube.manifests import describe_objects, parse_manifests
+from operate_mcp.model.finding import SEVERITIES, Finding
 from operate_mcp.model.session import Session
 from operate_mcp.redact import redact_manifest, redact_text
+from operate_mcp.workflows.diagnose import Diagnosis
 
 MANIFEST_LINES_SHOWN = 60  # in the approval question; the terminal shows every line
 MANIFEST_LINE_WIDTH = 500
@@ -110,3 +113,28 @@ def summary_lines(session: Session) -> list[str]:
 
 def _analysis(session: Session) -> list[str]:
     return [f"  {escaped(line)}" for line in session.proposal.analysis.splitlines()]
+
+
+def finding_lines(f: Finding) -> list[str]:
+    """A finding and its evidence, one line each. Evidence is the cluster's text (event messages, log
+    lines an application wrote): shown escaped, so a log line cannot redraw the terminal."""
+    lines = [f"{f.severity.upper():<8} {escaped(f.subject)}: {escaped(f.problem)}"]
+    lines += [f"         [{e.source}] {escaped(e.text)}" for e in f.evidence]
+    return lines
+
+
+def diagnosis_lines(d: Diagnosis) -> list[str]:
+    counts = Counter(f.severity for f in d.findings)
+    tally = ", ".join(f"{counts[s]} {s}" for s in SEVERITIES if counts[s])
+    lines = [
+        f"diagnosis of {d.scope}: {len(d.findings)} finding{'s' if len(d.findings) != 1 else ''}"
+        + (f" ({tally})" if tally else "")
+        + f" in {d.duration_s:.2f}s; analyzers: {', '.join(d.analyzers_run) or 'none'}"
+    ]
+    for f in d.findings:
+        lines += ["", *finding_lines(f)]
+    if d.not_read or d.skipped:
+        lines.append("")
+    lines += [f"not read: {escaped(why)}" for why in d.not_read]
+    lines += [f"skipped: {escaped(why)}" for why in d.skipped]
+    return lines
