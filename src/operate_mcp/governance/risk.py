@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import yaml
+
 from operate_mcp.config import Settings
 from operate_mcp.errors import CommandRejected
 from operate_mcp.kube.classifier import ParsedCommand, parse_kubectl
@@ -75,6 +77,41 @@ def _annotate_tier(parsed: ParsedCommand, settings: Settings) -> tuple[RiskTier,
     return RiskTier.TRIVIAL, f"`{what}` sets only harmless annotations ({', '.join(keys)}) on named objects"
 
 
+RESTARTABLE = {"deployments", "statefulsets", "daemonsets"}
+
+
+def _named_workloads(parsed: ParsedCommand) -> bool:
+    return (
+        bool(parsed.resources)
+        and all(r.name and r.resource in RESTARTABLE for r in parsed.resources)
+        and not parsed.selector
+        and not any(f.name == "all" for f in parsed.flags)
+    )
+
+
+def _restart_patch(parsed: ParsedCommand, settings: Settings) -> str | None:
+    """The annotation key when a patch only sets a harmless pod-template annotation (the restartedAt
+    patch `rollout restart` sends): it replaces the pods one by one, and changes nothing else."""
+    flags = {f.name: f.value for f in parsed.flags}
+    if set(flags) - {"patch", "type", "namespace"}:
+        return None
+    if flags.get("type") not in (None, "strategic", "merge") or not flags.get("patch"):
+        return None
+    try:
+        body = yaml.safe_load(flags["patch"] or "")
+    except yaml.YAMLError:
+        return None
+    template = body.get("spec") if isinstance(body, dict) and set(body) == {"spec"} else None
+    template = template.get("template") if isinstance(template, dict) and set(template) == {"template"} else None
+    metadata = template.get("metadata") if isinstance(template, dict) and set(template) == {"metadata"} else None
+    notes = metadata.get("annotations") if isinstance(metadata, dict) and set(metadata) == {"annotations"} else None
+    if not isinstance(notes, dict) or len(notes) != 1:
+        return None
+    [(key, value)] = notes.items()
+    ok = isinstance(key, str) and isinstance(value, str) and _harmless_key(key, settings.trivial_annotation_keys)
+    return key if ok else None
+
+
 def _command_tier(
     cmd: ProposedCommand,
     observed: dict[tuple[str, str | None], ObservedObject],
@@ -116,6 +153,10 @@ def _command_tier(
         return RiskTier.CRITICAL, f"`{what} --prune` deletes objects missing from the manifest"
     if parsed.verb == "annotate":
         return _annotate_tier(parsed, settings)
+    if parsed.command == "rollout restart" and _named_workloads(parsed):
+        return RiskTier.TRIVIAL, f"`{what}` restarts named workloads: their pods are replaced one by one"
+    if parsed.verb == "patch" and _named_workloads(parsed) and (key := _restart_patch(parsed, settings)):
+        return RiskTier.TRIVIAL, f"`{what}` only sets the pod-template annotation {key}: a restart"
     if parsed.verb == "label":
         # Labels select: a Service, a PDB or a NetworkPolicy may stop matching the pod.
         return RiskTier.LOW if parsed.resources and all(r.name for r in parsed.resources) and not parsed.selector else (
