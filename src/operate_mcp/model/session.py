@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from operate_mcp.errors import SessionError
 from operate_mcp.model.command import ProposedCommand
 from operate_mcp.model.proposal import Proposal
+from operate_mcp.model.remediation import Remediation
 
 SESSION_ID = re.compile(r"^opr-\d{13}-[0-9a-f]{8}$")
 
@@ -128,7 +129,8 @@ class Session(BaseModel):
     approvals: list[Approval] = Field(default_factory=list)
     rejection: Approval | None = None
     parent_session: str | None = None
-    purpose: str = "operate"  # operate | rollback | replay
+    purpose: str = "operate"  # operate | rollback | replay | remediate
+    remediation: Remediation | None = None  # the diagnosis a remediate session's fix addresses
     executor: Executor | None = None
     drift_warnings: list[str] = Field(default_factory=list)
     outcomes: list[CommandOutcome] = Field(default_factory=list)

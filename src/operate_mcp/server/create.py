@@ -11,15 +11,18 @@ from operate_mcp.config import Settings
 from operate_mcp.identity import os_user
 from operate_mcp.server.app import App, ProviderFactory, default_provider
 from operate_mcp.server.http import add_metrics_route
-from operate_mcp.server.tools import audit, knowledge, operate, replay, runs
+from operate_mcp.server.tools import audit, knowledge, operate, remediate, replay, runs
 
 INSTRUCTIONS = """operate-mcp operates Kubernetes applications safely.
 Call `operate` with a natural-language intent; it returns a proposal with the exact kubectl
 commands, their server-side dry-run results, a rollback plan and a risk tier, stored in a
-session. Show the proposal to the person. Execution needs their approval."""
+session. Call `remediate` with a symptom to diagnose what is wrong (evidence cited line by
+line) and get a fix as the same kind of proposal. Show proposals to the person. Execution
+needs their approval."""
 
 TOOLSETS: tuple[Callable[[MCPServer, App], None], ...] = (
     operate.register,
+    remediate.register,
     replay.register,
     knowledge.register,
     runs.register,

@@ -30,6 +30,7 @@ from operate_mcp.workflows.decide import valid_approvals
 from operate_mcp.workflows.decision import write_decision_record
 from operate_mcp.workflows.operate import OperateDeps
 from operate_mcp.workflows.recording import record_execution
+from operate_mcp.workflows.remediate import recheck
 from operate_mcp.workflows.snapshot import save_snapshot, take_snapshot
 from operate_mcp.workflows.validate import validate_execution
 
@@ -283,6 +284,7 @@ async def _run_and_finish(
     def finish(s: Session) -> None:
         s.outcomes = outcomes
         s.validation = validation
+        s.remediation = session.remediation
         s.finished_at = datetime.now(UTC)
 
     session = deps.sessions.transition(
@@ -314,6 +316,17 @@ async def _run_and_finish(
 
 
 async def _validate(deps: OperateDeps, session: Session, outcomes: list[CommandOutcome]) -> Validation:
+    validation = await _validate_changes(deps, session, outcomes)
+    if session.remediation is not None:
+        # A fix is judged by its findings too: each one the diagnosis cited must be gone.
+        remediation = session.remediation
+        rechecked, checks = await anyio.to_thread.run_sync(recheck, deps, remediation)
+        remediation.rechecked = rechecked
+        validation.checks += checks
+    return validation
+
+
+async def _validate_changes(deps: OperateDeps, session: Session, outcomes: list[CommandOutcome]) -> Validation:
     if not unique_targets(session.proposal.command_list()):
         return Validation(model_verdict="skipped", model_summary="no objects to check")
     return await validate_execution(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 import anyio
 
-from operate_mcp.agent.loop import run_loop
+from operate_mcp.agent.loop import LoopOutcome, run_loop
 from operate_mcp.agent.provider import Provider
 from operate_mcp.agent.toolset import Toolset
 from operate_mcp.audit.log import AuditLog
@@ -42,6 +42,7 @@ from operate_mcp.workflows.dryrun import dry_run
 from operate_mcp.workflows.sessions import SessionStore
 
 PROMPT = "operate-system"
+D = TypeVar("D", bound=ProposalDraft)
 
 
 class KnowledgeContext(Protocol):
@@ -93,7 +94,7 @@ def build_user_message(intent: str, refinements: list[str], context: str) -> str
     return "\n\n".join(parts)
 
 
-def _check_commands(deps: OperateDeps, draft: ProposalDraft, dry_runs: dict[int, DryRunResult]) -> list[str]:
+def check_commands(deps: OperateDeps, draft: ProposalDraft, dry_runs: dict[int, DryRunResult]) -> list[str]:
     """Classify and dry-run every proposed command; what fails goes back to the model."""
     problems: list[str] = []
     dry_runs.clear()
@@ -226,6 +227,64 @@ def audit_proposal(deps: OperateDeps, session: Session, caller: str, **extra: ob
     )
 
 
+async def build_proposal(
+    deps: OperateDeps,
+    outcome: LoopOutcome[D],
+    *,
+    intent: str,
+    version: int,
+    context: KnowledgeContext | None,
+    notes: Sequence[str],
+    dry_runs: dict[int, DryRunResult],
+    prompt: str,
+) -> Proposal:
+    """The model's checked draft as a proposal: every command classified again, its objects observed,
+    policies checked and the risk assessed in code, whatever the model said about them."""
+    draft = outcome.result
+    checked = [
+        CheckedCommand(
+            command=c, display=c.display, classification=classify_command(c.argv, c.stdin), dry_run=dry_runs.get(i)
+        )
+        for i, c in enumerate(draft.commands, 1)
+    ]
+    rollback = [
+        CheckedCommand(command=c, display=c.display, classification=classify_command(c.argv, c.stdin))
+        for c in draft.rollback_commands
+    ]
+    observed = await anyio.to_thread.run_sync(read_targets, deps.kubectl, draft.commands)
+    policies = await check_policies(deps, draft.commands, observed)
+    risk = assess_risk(draft.commands, observed, policies, deps.settings, default_namespace(deps.kubectl))
+    pattern_ids = sorted(
+        {*draft.patterns_applied, *(r.id for r in (context.refs() if context else []) if r.kind == "pattern")}
+    )
+    patterns_sha256, policies_sha256 = await knowledge_hashes(deps, pattern_ids, [p.policy_id for p in policies])
+    return Proposal(
+        version=version,
+        intent=intent,
+        analysis=draft.analysis,
+        current_state=draft.current_state,
+        changes=draft.changes,
+        commands=checked,
+        verification=draft.verification,
+        rollback_commands=rollback,
+        risks=[*draft.risks, *notes],
+        risk=risk,
+        patterns_applied=draft.patterns_applied,
+        policies_checked=policies,
+        capabilities_used=draft.capabilities_used,
+        context_used=context.refs() if context else [],
+        observed_objects=observed,
+        blocked=any(not p.passed and p.effect == "block" for p in policies),
+        digest=command_digest(draft.commands),
+        iterations=outcome.iterations,
+        token_usage=outcome.usage,
+        prompt_sha256=prompt_sha256(prompt),
+        patterns_sha256=patterns_sha256,
+        policies_sha256=policies_sha256,
+        provider=deps.provider.name if deps.provider else "none",
+    )
+
+
 async def analyze(
     deps: OperateDeps,
     intent: str,
@@ -269,7 +328,7 @@ async def analyze(
     dry_runs: dict[int, DryRunResult] = {}
 
     async def check_draft(draft: ProposalDraft) -> list[str]:
-        return await anyio.to_thread.run_sync(_check_commands, deps, draft, dry_runs)
+        return await anyio.to_thread.run_sync(check_commands, deps, draft, dry_runs)
 
     outcome = await run_loop(
         deps.provider,
@@ -281,48 +340,15 @@ async def analyze(
         max_iterations=deps.settings.max_iterations,
         on_progress=on_progress,
     )
-    draft = outcome.result
-    checked = [
-        CheckedCommand(
-            command=c, display=c.display, classification=classify_command(c.argv, c.stdin), dry_run=dry_runs.get(i)
-        )
-        for i, c in enumerate(draft.commands, 1)
-    ]
-    rollback = [
-        CheckedCommand(command=c, display=c.display, classification=classify_command(c.argv, c.stdin))
-        for c in draft.rollback_commands
-    ]
-    observed = await anyio.to_thread.run_sync(read_targets, deps.kubectl, draft.commands)
-    policies = await check_policies(deps, draft.commands, observed)
-    risk = assess_risk(draft.commands, observed, policies, deps.settings, default_namespace(deps.kubectl))
-    pattern_ids = sorted(
-        {*draft.patterns_applied, *(r.id for r in (context.refs() if context else []) if r.kind == "pattern")}
-    )
-    patterns_sha256, policies_sha256 = await knowledge_hashes(deps, pattern_ids, [p.policy_id for p in policies])
-    proposal = Proposal(
-        version=(previous.proposal.version + 1) if previous else 1,
+    proposal = await build_proposal(
+        deps,
+        outcome,
         intent=intent if not refinements else f"{intent} ({'; '.join(refinements)})",
-        analysis=draft.analysis,
-        current_state=draft.current_state,
-        changes=draft.changes,
-        commands=checked,
-        verification=draft.verification,
-        rollback_commands=rollback,
-        risks=[*draft.risks, *notes],
-        risk=risk,
-        patterns_applied=draft.patterns_applied,
-        policies_checked=policies,
-        capabilities_used=draft.capabilities_used,
-        context_used=context.refs() if context else [],
-        observed_objects=observed,
-        blocked=any(not p.passed and p.effect == "block" for p in policies),
-        digest=command_digest(draft.commands),
-        iterations=outcome.iterations,
-        token_usage=outcome.usage,
-        prompt_sha256=prompt_sha256(PROMPT),
-        patterns_sha256=patterns_sha256,
-        policies_sha256=policies_sha256,
-        provider=deps.provider.name,
+        version=(previous.proposal.version + 1) if previous else 1,
+        context=context,
+        notes=notes,
+        dry_runs=dry_runs,
+        prompt=PROMPT,
     )
     if previous is None:
         session = deps.sessions.create(intent=intent, caller=caller, triggered_by=triggered_by, proposal=proposal)

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from operate_mcp.errors import SessionError
 from operate_mcp.fileio import atomic_write
 from operate_mcp.model.proposal import Proposal
+from operate_mcp.model.remediation import Remediation
 from operate_mcp.model.session import (
     TRANSITIONS,
     Session,
@@ -67,6 +68,7 @@ class SessionStore:
         proposal: Proposal,
         parent_session: str | None = None,
         purpose: str = "operate",
+        remediation: Remediation | None = None,
     ) -> Session:
         now = datetime.now(UTC)
         session = Session(
@@ -80,6 +82,7 @@ class SessionStore:
             proposal=proposal,
             parent_session=parent_session,
             purpose=purpose,
+            remediation=remediation,
             history=[StatusChange(at=now, from_status=None, to_status=SessionStatus.PROPOSED, actor=caller)],
         )
         with self._locked(session.id):

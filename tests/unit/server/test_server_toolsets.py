@@ -15,6 +15,7 @@ from operate_mcp.server.errors import tool_errors
 # One call per tool that the domain refuses, and the sentence it refuses with.
 REFUSED = [
     ("operate", {}, "give an intent"),
+    ("remediate", {}, "give a symptom"),
     ("replay", {"id": "nonsense"}, "is not a session id"),
     ("manage_knowledge", {"action": "list"}, "knowledge is disabled"),
     ("scan", {}, "knowledge is disabled"),

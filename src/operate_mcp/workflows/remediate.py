@@ -1,0 +1,366 @@
+"""remediate: a symptom in words becomes a diagnosis a person can check line by line, and a fix that goes
+through the same session → approval → exact execution path as `operate`.
+
+The analyzers run first (no model needed; without one, their findings are the answer). The model gets
+their findings, the symptom and the same read / dry-run tools as `operate`; its diagnosis must cite
+evidence our code has seen — an analyzer's line or a tool's output, found by code, never taken on the
+model's word. Its fix is checked exactly like an `operate` proposal. After execution the analyzers run
+again and say, finding by finding, whether the problem is gone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+from pydantic import BaseModel, Field
+
+from operate_mcp.agent.loop import run_loop
+from operate_mcp.agent.toolset import Toolset
+from operate_mcp.errors import OperateError, SessionError
+from operate_mcp.kube.context import default_namespace
+from operate_mcp.kube.preflight import preflight
+from operate_mcp.kube.reader import reader_for
+from operate_mcp.kube.tools import ToolBox
+from operate_mcp.model.finding import Finding
+from operate_mcp.model.proposal import DryRunResult
+from operate_mcp.model.remediation import (
+    CitedEvidence,
+    Confidence,
+    DiagnosisStatus,
+    FindingCheck,
+    Remediation,
+    RemediationDraft,
+)
+from operate_mcp.model.session import Check, Session
+from operate_mcp.model.tool_call import ToolCall
+from operate_mcp.prompts import load_prompt
+from operate_mcp.redact import redact_text
+from operate_mcp.workflows.diagnose import Diagnosis, diagnose
+from operate_mcp.workflows.display import finding_lines
+from operate_mcp.workflows.operate import (
+    KnowledgeContext,
+    OperateDeps,
+    audit_proposal,
+    build_proposal,
+    check_commands,
+)
+
+PROMPT = "remediate-system"
+MAX_FINDINGS_SHOWN = 25
+MIN_CITED_CHARS = 8  # a citation must say something: "Error" appears everywhere
+MAX_CITED = 20
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_TARGET = re.compile(r"^(?:[A-Za-z][A-Za-z0-9.]*/)?[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+# A pod's name without its ReplicaSet hash and random suffix: `web-7d9c8b6f5-x2x9q` -> `web`.
+_POD_SUFFIX = re.compile(r"(-[a-z0-9]{6,10})?-[a-z0-9]{5}$")
+_RS_SUFFIX = re.compile(r"-[a-z0-9]{6,10}$")
+
+
+class RemediateResult(BaseModel):
+    """What the `remediate` tool returns (its output schema)."""
+
+    status: DiagnosisStatus = Field(
+        description="active: the problem is there now; resolved: it was, and is gone; "
+        "not_found: nothing matching the symptom"
+    )
+    root_cause: str
+    confidence: Confidence
+    evidence: list[CitedEvidence] = Field(description="each line found by code in an analyzer finding or tool output")
+    findings: list[Finding] = Field(description="the analyzers' findings in scope, worst first")
+    analyzers_run: list[str]
+    namespace: str
+    target: str | None = None
+    model: str = Field(description="the model provider that explained the findings, or 'none'")
+    note: str = ""
+    session_id: str | None = Field(
+        default=None,
+        description="the fix's session: approve and run it with "
+        "operate(sessionId, executeChoice=1) or remediate(sessionId, executeChoice=1)",
+    )
+    session: Any | None = Field(default=None, description="the fix as an operate proposal (commands, dry-run, risk)")
+    rechecked: list[FindingCheck] = Field(default_factory=list, description="after execution: is each finding gone")
+    next_action: str = ""
+
+
+class _Witness:
+    """The toolset the model gets, keeping what each tool answered: the texts a citation may quote."""
+
+    def __init__(self, inner: Toolset) -> None:
+        self.inner = inner
+        self.outputs: list[tuple[str, str]] = []
+
+    def definitions(self) -> list[dict[str, Any]]:
+        return self.inner.definitions()
+
+    def call(self, name: str, arguments: dict[str, Any], /) -> tuple[str, ToolCall]:
+        text, call = self.inner.call(name, arguments)
+        self.outputs.append((name, text))
+        return text, call
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def family(kind: str, name: str) -> str:
+    """The workload an object belongs to by name: pods and ReplicaSets come and go, their owner stays."""
+    if kind == "Pod":
+        return _POD_SUFFIX.sub("", name)
+    if kind == "ReplicaSet":
+        return _RS_SUFFIX.sub("", name)
+    return name
+
+
+def in_scope(findings: Sequence[Finding], target: str | None) -> list[Finding]:
+    """The findings about `target` (kind/name or name) and its pods and ReplicaSets first, then the rest."""
+    if not target:
+        return list(findings)
+    name = target.split("/", 1)[-1]
+    mine = [f for f in findings if f.name == name or family(f.kind, f.name) == name]
+    return mine + [f for f in findings if f not in mine]
+
+
+def _findings_block(findings: Sequence[Finding]) -> str:
+    shown = findings[:MAX_FINDINGS_SHOWN]
+    lines = [line for f in shown for line in (*finding_lines(f), "")]
+    if len(findings) > len(shown):
+        lines.append(f"... and {len(findings) - len(shown)} more findings")
+    body = redact_text("\n".join(lines).strip()) or "(the analyzers found nothing)"
+    return f'<cluster-data trust="untrusted">\n{body}\n</cluster-data>'
+
+
+def build_user_message(
+    symptom: str, namespace: str, target: str | None, diagnosis: Diagnosis, findings: Sequence[Finding], context: str
+) -> str:
+    parts = [f"<symptom>\n{symptom}\n</symptom>", f"<namespace>{namespace}</namespace>"]
+    if target:
+        parts.append(f"<object>{target}</object>")
+    parts.append(
+        f'<findings analyzers="{", ".join(diagnosis.analyzers_run)}">\n{_findings_block(findings)}\n</findings>'
+    )
+    if diagnosis.not_read:
+        parts.append("<not-read>\n" + "\n".join(diagnosis.not_read) + "\n</not-read>")
+    if context:
+        parts.append(f"<context>\n{context}\n</context>")
+    parts.append("Investigate with your tools, then answer with the JSON diagnosis.")
+    return "\n\n".join(parts)
+
+
+def cite(
+    evidence: Sequence[CitedEvidence], findings: Sequence[Finding], outputs: Sequence[tuple[str, str]]
+) -> tuple[list[CitedEvidence], list[str]]:
+    """Each cited line with where our code found it, and the problems with those it could not find.
+
+    A citation counts only when its text (whitespace aside) appears in an analyzer's finding, as it was
+    shown to the model, or in a tool's output in this conversation."""
+    analyzer_texts = [
+        _flat(redact_text(t)) for f in findings for t in (f.problem, f.subject, *(e.text for e in f.evidence))
+    ]
+    tool_texts = [(name, _flat(text)) for name, text in outputs]
+    found: list[CitedEvidence] = []
+    problems: list[str] = []
+    for i, item in enumerate(evidence[:MAX_CITED], 1):
+        text = _flat(item.text)
+        if len(text) < MIN_CITED_CHARS:
+            problems.append(f"evidence {i} ({item.text!r}) is too short to prove anything; quote the whole line")
+            continue
+        if any(text in t for t in analyzer_texts):
+            found.append(item.model_copy(update={"origin": "analyzer"}))
+            continue
+        tool = next((name for name, t in tool_texts if text in t), None)
+        if tool is not None:
+            found.append(item.model_copy(update={"origin": f"tool:{tool}"}))
+            continue
+        problems.append(
+            f"evidence {i} ({item.text[:120]!r}) appears in nothing you read; cite lines exactly as they "
+            "appear in a finding or in a tool result, or read them first"
+        )
+    if len(evidence) > MAX_CITED:
+        problems.append(f"cite at most {MAX_CITED} evidence lines: the ones that prove the root cause")
+    return found, problems
+
+
+def _without_model(
+    symptom: str, namespace: str, target: str | None, diagnosis: Diagnosis, findings: list[Finding]
+) -> RemediateResult:
+    serious = [f for f in findings if f.severity != "info"]
+    worst = serious[0] if serious else None
+    note = (
+        "no model is configured (set ANTHROPIC_API_KEY, see README): these are the analyzers' findings alone; "
+        "no root cause was reasoned about and no fix was proposed"
+    )
+    return RemediateResult(
+        status="active" if worst else "not_found",
+        root_cause=f"{worst.subject}: {worst.problem}" if worst else "the analyzers found no problem",
+        confidence="low",
+        evidence=[
+            CitedEvidence(source=e.source, text=e.text, origin="analyzer") for e in (worst.evidence if worst else [])
+        ],
+        findings=findings,
+        analyzers_run=diagnosis.analyzers_run,
+        namespace=namespace,
+        target=target,
+        model="none",
+        note=note,
+        next_action="read the findings and their evidence; configure a model for a diagnosis and a fix",
+    )
+
+
+async def remediate(
+    deps: OperateDeps,
+    symptom: str,
+    *,
+    namespace: str | None,
+    target: str | None,
+    caller: str,
+    triggered_by: str,
+) -> RemediateResult:
+    """Analyzers, then (with a model) a cited diagnosis and a checked fix saved as a session."""
+    symptom = symptom.strip()
+    if not symptom:
+        raise SessionError("the symptom is empty; say what is wrong, e.g. 'checkout pods keep restarting'")
+    if namespace is not None and not _NAMESPACE.match(namespace):
+        raise SessionError(f"{namespace!r} is not a namespace name (lower case letters, digits and '-')")
+    if target is not None and not _TARGET.match(target):
+        raise SessionError(f"{target!r} is not an object; name it as kind/name (deployment/checkout) or name")
+    ns = namespace if namespace else await anyio.to_thread.run_sync(default_namespace, deps.kubectl)
+    reader = await anyio.to_thread.run_sync(reader_for, deps.kubectl)
+    diagnosis = await anyio.to_thread.run_sync(lambda: diagnose(reader, namespace=ns))
+    if not diagnosis.analyzers_run:
+        raise OperateError(
+            "remediate could not read the cluster: " + ("; ".join(diagnosis.not_read[:3]) or "no analyzer ran")
+        )
+    findings = in_scope(diagnosis.findings, target)
+    if deps.provider is None:
+        return _without_model(symptom, ns, target, diagnosis, findings)
+    if isinstance(deps.toolset, ToolBox):
+        await anyio.to_thread.run_sync(preflight, deps.kubectl)
+    context: KnowledgeContext | None = None
+    notes: list[str] = []
+    if deps.knowledge is not None:
+        try:
+            context = await anyio.to_thread.run_sync(deps.knowledge.context_for, symptom)
+        except OperateError as exc:
+            notes.append(f"organisational context (patterns, capabilities) was unavailable: {exc}")
+    witness = _Witness(deps.toolset)
+    dry_runs: dict[int, DryRunResult] = {}
+    cited: list[CitedEvidence] = []
+
+    async def check(draft: RemediationDraft) -> list[str]:
+        nonlocal cited
+        cited, problems = cite(draft.evidence, findings, witness.outputs)
+        if draft.status == "active" and not draft.evidence:
+            problems.append("an active problem needs evidence: cite the lines that prove the root cause")
+        if draft.status != "active" and draft.commands:
+            problems.append(f"status {draft.status} needs no fix: leave commands empty, or say the problem is active")
+        problems += await anyio.to_thread.run_sync(check_commands, deps, draft, dry_runs)
+        return problems
+
+    outcome = await run_loop(
+        deps.provider,
+        system=load_prompt(PROMPT),
+        user_message=build_user_message(symptom, ns, target, diagnosis, findings, context.render() if context else ""),
+        toolset=witness,
+        output_model=RemediationDraft,
+        check_answer=check,
+        max_iterations=deps.settings.max_iterations,
+    )
+    draft = outcome.result
+    proposal = await build_proposal(
+        deps,
+        outcome,
+        intent=f"remediate: {symptom}",
+        version=1,
+        context=context,
+        notes=notes,
+        dry_runs=dry_runs,
+        prompt=PROMPT,
+    )
+    remediation = Remediation(
+        symptom=symptom,
+        namespace=ns,
+        target=target,
+        status=draft.status,
+        root_cause=draft.root_cause,
+        confidence=draft.confidence,
+        evidence=cited,
+        findings=findings,
+    )
+    session = deps.sessions.create(
+        intent=f"remediate: {symptom}",
+        caller=caller,
+        triggered_by=triggered_by,
+        proposal=proposal,
+        purpose="remediate",
+        remediation=remediation,
+    )
+    audit_proposal(
+        deps,
+        session,
+        caller,
+        remediation={
+            "status": draft.status,
+            "root_cause": draft.root_cause,
+            "evidence": [e.model_dump() for e in cited],
+        },
+    )
+    return result_of(session, diagnosis.analyzers_run)
+
+
+def result_of(session: Session, analyzers_run: Sequence[str]) -> RemediateResult:
+    """A remediate session as the tool returns it; the fix is shown as `operate` shows a proposal."""
+    # lazy: response.py shapes operate's answer; importing it at the top would tie this module to it for one call
+    from operate_mcp.workflows.response import to_response
+
+    r = session.remediation
+    if r is None:
+        raise SessionError(f"session {session.id} is not a remediate session; read it with operate(sessionId)")
+    response = to_response(session)
+    has_fix = bool(session.proposal.commands)
+    return RemediateResult(
+        status=r.status,
+        root_cause=r.root_cause,
+        confidence=r.confidence,
+        evidence=r.evidence,
+        findings=r.findings,
+        analyzers_run=list(analyzers_run),
+        namespace=r.namespace,
+        target=r.target,
+        model=session.proposal.provider,
+        note="" if has_fix or r.status != "active" else "the model proposed no fix; read its analysis",
+        session_id=session.id,
+        session=response.model_dump(mode="json") if has_fix else None,
+        rechecked=r.rechecked,
+        next_action=response.next_action,
+    )
+
+
+def recheck(deps: OperateDeps, remediation: Remediation) -> tuple[list[FindingCheck], list[Check]]:
+    """After the fix: the analyzers again over the namespace; a finding is gone when nothing is wrong with
+    its object (or, for pods and ReplicaSets, with any object of the same workload) any more."""
+    diagnosis = diagnose(reader_for(deps.kubectl), namespace=remediation.namespace)
+    now: dict[tuple[str, str], list[str]] = {}
+    for f in diagnosis.findings:
+        if f.severity != "info":
+            now.setdefault((f.kind, family(f.kind, f.name)), []).append(f"{f.subject}: {f.problem}")
+    results: list[FindingCheck] = []
+    checks: list[Check] = []
+    for f in remediation.findings:
+        if f.severity == "info":
+            continue
+        still = now.get((f.kind, family(f.kind, f.name)), [])
+        results.append(FindingCheck(subject=f.subject, problem=f.problem, gone=not still, now=still))
+        detail = "the analyzers find nothing wrong with it now" if not still else "; ".join(still)[:1000]
+        checks.append(
+            Check(
+                name=redact_text(f"finding gone: {f.subject}: {f.problem}")[:300],
+                ok=not still,
+                detail=redact_text(detail),
+            )
+        )
+    if diagnosis.not_read:
+        checks.append(Check(name="read the cluster again", ok=False, detail="; ".join(diagnosis.not_read)[:1000]))
+    return results, checks
