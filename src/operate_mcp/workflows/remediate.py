@@ -11,6 +11,7 @@ again and say, finding by finding, whether the problem is gone.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,6 +53,8 @@ PROMPT = "remediate-system"
 MAX_FINDINGS_SHOWN = 25
 MIN_CITED_CHARS = 8  # a citation must say something: "Error" appears everywhere
 MAX_CITED = 20
+RECHECK_SECONDS = 30.0  # how long a fix's findings may take to clear after validation
+RECHECK_POLL_SECONDS = 2.0
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _TARGET = re.compile(r"^(?:[A-Za-z][A-Za-z0-9.]*/)?[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 # A pod's name without its ReplicaSet hash and random suffix: `web-7d9c8b6f5-x2x9q` -> `web`.
@@ -338,29 +341,40 @@ def result_of(session: Session, analyzers_run: Sequence[str]) -> RemediateResult
     )
 
 
-def recheck(deps: OperateDeps, remediation: Remediation) -> tuple[list[FindingCheck], list[Check]]:
-    """After the fix: the analyzers again over the namespace; a finding is gone when nothing is wrong with
-    its object (or, for pods and ReplicaSets, with any object of the same workload) any more."""
-    diagnosis = diagnose(reader_for(deps.kubectl), namespace=remediation.namespace)
-    now: dict[tuple[str, str], list[str]] = {}
-    for f in diagnosis.findings:
-        if f.severity != "info":
-            now.setdefault((f.kind, family(f.kind, f.name)), []).append(f"{f.subject}: {f.problem}")
-    results: list[FindingCheck] = []
-    checks: list[Check] = []
-    for f in remediation.findings:
-        if f.severity == "info":
-            continue
-        still = now.get((f.kind, family(f.kind, f.name)), [])
-        results.append(FindingCheck(subject=f.subject, problem=f.problem, gone=not still, now=still))
-        detail = "the analyzers find nothing wrong with it now" if not still else "; ".join(still)[:1000]
-        checks.append(
-            Check(
-                name=redact_text(f"finding gone: {f.subject}: {f.problem}")[:300],
-                ok=not still,
-                detail=redact_text(detail),
+def recheck(
+    deps: OperateDeps, remediation: Remediation, *, within: float = RECHECK_SECONDS
+) -> tuple[list[FindingCheck], list[Check]]:
+    """After the fix: the analyzers again over the namespace, until every finding is gone or `within`
+    seconds pass (controllers need a moment: endpoints follow ready pods, new pods replace old). A finding
+    is gone when nothing is wrong with its object (for pods and ReplicaSets: with its workload) any more."""
+    wanted = [f for f in remediation.findings if f.severity != "info"]
+    deadline = time.monotonic() + within
+    while True:
+        diagnosis = diagnose(reader_for(deps.kubectl), namespace=remediation.namespace)
+        now: dict[tuple[str, str], list[str]] = {}
+        for f in diagnosis.findings:
+            if f.severity != "info":
+                now.setdefault((f.kind, family(f.kind, f.name)), []).append(f"{f.subject}: {f.problem}")
+        results = [
+            FindingCheck(
+                subject=f.subject,
+                problem=f.problem,
+                gone=not (still := now.get((f.kind, family(f.kind, f.name)), [])),
+                now=still,
             )
+            for f in wanted
+        ]
+        if all(r.gone for r in results) or time.monotonic() >= deadline:
+            break
+        time.sleep(RECHECK_POLL_SECONDS)
+    checks = [
+        Check(
+            name=redact_text(f"finding gone: {r.subject}: {r.problem}")[:300],
+            ok=r.gone,
+            detail=redact_text("the analyzers find nothing wrong with it now" if r.gone else "; ".join(r.now))[:1000],
         )
+        for r in results
+    ]
     if diagnosis.not_read:
         checks.append(Check(name="read the cluster again", ok=False, detail="; ".join(diagnosis.not_read)[:1000]))
     return results, checks
