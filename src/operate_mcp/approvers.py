@@ -40,7 +40,8 @@ from operate_mcp.model.session import Approval
 
 PURPOSE = "operate-mcp approval v1"
 MIN_PASSPHRASE = 8
-MAC_METHODS = frozenset({"auto(trivial)", "elicitation"})  # what the server records unsigned, with its MAC
+# What the server records unsigned, with its MAC.
+MAC_METHODS = frozenset({"auto(trivial)", "auto(remediate)", "elicitation"})
 _MAX_KEY_FILE = 4096
 
 

@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     session_ttl_seconds: int = 3600
     production_namespaces: list[str] = Field(default_factory=lambda: ["production", "prod"])
     trivial_auto_approve: bool = True
+    # Automatic remediation (off by default): a `remediate` fix runs without a person only up to this tier and
+    # only when every command names (-n) one of these namespaces. Never critical, never production; never from
+    # anything the calling agent passes.
+    remediate_auto_max_tier: Literal["trivial", "low", "medium"] | None = None
+    remediate_auto_namespaces: list[str] = Field(default_factory=list)
     approval_sla_seconds: dict[str, int] = Field(
         default_factory=lambda: {"trivial": 3600, "low": 1800, "medium": 900, "critical": 600}
     )

@@ -18,6 +18,7 @@ from mcp_types import ElicitResult
 
 from operate_mcp.agent.provider import ModelTurn
 from operate_mcp.agent.scripted import ScriptedProvider, answer, last_user_text, use
+from operate_mcp.audit.log import AuditLog
 from operate_mcp.server import create_server
 from operate_mcp.workflows.remediate import remediate
 from support.manifests import bed_settings, deployment, deps_for
@@ -279,3 +280,36 @@ def test_diagnose_cli_of_a_healthy_namespace_prints_nothing_wrong_and_exits_0(te
     proc = run_cli(testbed, tmp_path, "diagnose", "-n", namespace)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith(f"diagnosis of {namespace}: 0 findings")
+
+
+def selector_fix_provider(namespace: str) -> ScriptedProvider:
+    fix = ["kubectl", "patch", "service", "web", "-n", namespace, "-p", '{"spec":{"selector":{"app":"web"}}}']
+    return ScriptedProvider([diagnosis(fix, [("spec", "spec.selector:")], root_cause="the selector matches no pod")])
+
+
+async def test_within_the_operators_limits_a_fix_runs_without_a_person(testbed, namespace, tmp_path):
+    testbed.kubectl_run("apply", "-f", "-", stdin=deployment("web", namespace))
+    testbed.kubectl_run("apply", "-f", "-", stdin=service("web", namespace, "web-v2"))
+    rollout(testbed, namespace, "web")
+    settings = bed_settings(testbed, tmp_path, remediate_auto_max_tier="medium", remediate_auto_namespaces=[namespace])
+    deps = deps_for(settings, selector_fix_provider(namespace), audit=AuditLog(settings.data_dir))
+    result = await remediate(
+        deps, "web returns nothing", namespace=namespace, target=None, caller="alice", triggered_by="test"
+    )
+    assert result.session["status"] == "executed_successfully", result.session
+    assert [a["method"] for a in result.session["approvals"]] == ["auto(remediate)"]
+    assert result.rechecked and all(c.gone for c in result.rechecked)
+
+
+async def test_outside_the_operators_namespaces_the_fix_waits_for_a_person(testbed, namespace, tmp_path):
+    testbed.kubectl_run("apply", "-f", "-", stdin=deployment("web", namespace))
+    testbed.kubectl_run("apply", "-f", "-", stdin=service("web", namespace, "web-v2"))
+    rollout(testbed, namespace, "web")
+    settings = bed_settings(testbed, tmp_path, remediate_auto_max_tier="medium", remediate_auto_namespaces=["other"])
+    deps = deps_for(settings, selector_fix_provider(namespace), audit=AuditLog(settings.data_dir))
+    result = await remediate(
+        deps, "web returns nothing", namespace=namespace, target=None, caller="alice", triggered_by="test"
+    )
+    assert result.session["status"] == "proposed" and result.session["approvals"] == []
+    selector = testbed.kubectl_run("get", "service", "web", "-n", namespace, "-o", "jsonpath={.spec.selector.app}")
+    assert selector.stdout == "web-v2"

@@ -8,7 +8,7 @@ an approval counts only if it proves itself (`identity_of` returns who proved it
 
 * `cli`: an Ed25519 signature over (session, version, digest, tier) by an enrolled approver key
   (`operate-mcp approver init`); the approver's identity is the key's, never a name in the file;
-* `elicitation` / `auto(trivial)`: an HMAC by the server's key, which lives outside the data dir,
+* `elicitation` / `auto(trivial)` / `auto(remediate)`: an HMAC by the server's key, which lives outside the data dir,
   so a hand-written approval in `sessions/<id>.json` counts for nothing.
 
 Trivial operations run on `executeChoice=1` (configurable), bound to the version and digest that
@@ -22,15 +22,17 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from operate_mcp.config import Settings
-from operate_mcp.errors import SessionError
-from operate_mcp.model.command import command_digest
+from operate_mcp.errors import CommandRejected, SessionError
+from operate_mcp.kube.classifier import parse_kubectl
+from operate_mcp.model.command import command_digest, shell_quote
 from operate_mcp.model.proposal import RiskTier
 from operate_mcp.model.session import Approval, Session
 
 AUTO_TRIVIAL = "auto(trivial)"
+AUTO_REMEDIATE = "auto(remediate)"  # a remediate fix within the server's configured limits (off by default)
 SIGNATURE_MAX_AGE = timedelta(minutes=10)  # a signature is recorded right after it is made
 CLOCK_SKEW = timedelta(minutes=1)
-METHODS = (AUTO_TRIVIAL, "elicitation", "cli")
+METHODS = (AUTO_TRIVIAL, AUTO_REMEDIATE, "elicitation", "cli")
 ORDER = [RiskTier.TRIVIAL, RiskTier.LOW, RiskTier.MEDIUM, RiskTier.CRITICAL]
 
 IdentityOf = Callable[[Approval], str | None]
@@ -53,10 +55,38 @@ def approval_expiry(approval: Approval, settings: Settings) -> datetime:
     return approval.at + timedelta(seconds=settings.approval_sla_seconds.get(approval.tier, 900))
 
 
-def channel_counts(method: str, identity: str, tier: RiskTier, settings: Settings, *, server_user: str) -> bool:
+def auto_remediation_refused(session: Session, tier: RiskTier, settings: Settings) -> str | None:
+    """Why this session's fix may not run without a person, or None when the server's limits allow it:
+    a remediate session, at most the configured tier (never critical), every command naming with -n one
+    of the configured namespaces (never a production one). Judged on the commands, not on what they say."""
+    limit = settings.remediate_auto_max_tier
+    if limit is None or not settings.remediate_auto_namespaces:
+        return "automatic remediation is off (OPERATE_MCP_REMEDIATE_AUTO_MAX_TIER / _NAMESPACES)"
+    if session.purpose != "remediate":
+        return "only a remediate fix runs automatically"
+    if tier is RiskTier.CRITICAL or ORDER.index(tier) > ORDER.index(RiskTier(limit)):
+        return f"the fix is {tier.value} risk, above the automatic limit ({limit})"
+    allowed = set(settings.remediate_auto_namespaces) - set(settings.production_namespaces)
+    for cmd in session.proposal.command_list():
+        try:
+            parsed = parse_kubectl(cmd.argv)
+        except CommandRejected as exc:
+            return f"a command cannot be read: {exc}"
+        if parsed.all_namespaces or parsed.namespace is None:
+            return f"`{shell_quote(cmd.argv)}` names no single namespace with -n"
+        if parsed.namespace not in allowed:
+            return f"namespace {parsed.namespace} is not one where fixes run automatically"
+    return None
+
+
+def channel_counts(
+    method: str, identity: str, tier: RiskTier, settings: Settings, *, server_user: str, session: Session | None = None
+) -> bool:
     """Whether an approval given through `method` is enough for `tier` under the configured channels."""
     if method == AUTO_TRIVIAL:
         return tier is RiskTier.TRIVIAL and settings.trivial_auto_approve
+    if method == AUTO_REMEDIATE:
+        return session is not None and auto_remediation_refused(session, tier, settings) is None
     if method == "elicitation":
         return "elicitation" in settings.approval_channels and tier is not RiskTier.CRITICAL
     if method == "cli":
@@ -94,7 +124,9 @@ def counted_approvals(
         if ORDER.index(approved_for) < ORDER.index(tier):
             continue  # the person approved a lower-risk assessment than the one that holds now
         identity = identity_of(a)
-        if identity is None or not channel_counts(a.method, identity, tier, settings, server_user=server_user):
+        if identity is None or not channel_counts(
+            a.method, identity, tier, settings, server_user=server_user, session=session
+        ):
             continue
         counted.setdefault(identity, a.model_copy(update={"approver": identity}))
     return list(counted.values())
@@ -152,6 +184,10 @@ def check_approvable(
                 f"session {session_id} is {tier.value} risk: executeChoice=1 alone runs only trivial operations; "
                 f"a person approves this one (operate-mcp approve {session_id})"
             )
+    elif method == AUTO_REMEDIATE:
+        refused = auto_remediation_refused(session, tier, settings)
+        if refused is not None or judged_tier is not tier:
+            raise ApprovalError(f"session {session_id} needs a person's approval: {refused or 'its tier changed'}")
     elif method == "elicitation":
         if "elicitation" not in settings.approval_channels:
             raise ApprovalError(

@@ -19,6 +19,7 @@ from operate_mcp.approvers import (
 from operate_mcp.audit.log import AuditLog
 from operate_mcp.config import Settings
 from operate_mcp.governance.approval import (
+    AUTO_REMEDIATE,
     AUTO_TRIVIAL,
     ApprovalError,
     approvers_needed,
@@ -155,8 +156,8 @@ def record_approval(
         now=now,
     )
     tier = p.risk.tier
-    if method == AUTO_TRIVIAL:
-        approver = AUTO_TRIVIAL
+    if method in (AUTO_TRIVIAL, AUTO_REMEDIATE):
+        approver = method
     elif method == "cli" and key_id and signature and signed_at is not None:  # unsigned: refused above
         payload = approval_payload(session_id, p.version, p.digest, tier.value, signed_at=signed_at.isoformat())
         try:

@@ -29,8 +29,8 @@ from operate_mcp.model.session import CommandOutcome, Executor, Session, Session
 from operate_mcp.workflows.decide import valid_approvals
 from operate_mcp.workflows.decision import write_decision_record
 from operate_mcp.workflows.operate import OperateDeps
+from operate_mcp.workflows.recheck import recheck
 from operate_mcp.workflows.recording import record_execution
-from operate_mcp.workflows.remediate import recheck
 from operate_mcp.workflows.snapshot import save_snapshot, take_snapshot
 from operate_mcp.workflows.validate import validate_execution
 
@@ -320,7 +320,7 @@ async def _validate(deps: OperateDeps, session: Session, outcomes: list[CommandO
     if session.remediation is not None:
         # A fix is judged by its findings too: each one the diagnosis cited must be gone.
         remediation = session.remediation
-        rechecked, checks = await anyio.to_thread.run_sync(recheck, deps, remediation)
+        rechecked, checks = await anyio.to_thread.run_sync(recheck, deps.kubectl, remediation)
         remediation.rechecked = rechecked
         validation.checks += checks
     return validation

@@ -11,7 +11,6 @@ again and say, finding by finding, whether the problem is gone.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +20,7 @@ from pydantic import BaseModel, Field
 from operate_mcp.agent.loop import run_loop
 from operate_mcp.agent.toolset import Toolset
 from operate_mcp.errors import OperateError, SessionError
+from operate_mcp.governance.approval import AUTO_REMEDIATE, auto_remediation_refused
 from operate_mcp.kube.context import default_namespace
 from operate_mcp.kube.preflight import preflight
 from operate_mcp.kube.reader import reader_for
@@ -35,12 +35,14 @@ from operate_mcp.model.remediation import (
     Remediation,
     RemediationDraft,
 )
-from operate_mcp.model.session import Check, Session
+from operate_mcp.model.session import Session
 from operate_mcp.model.tool_call import ToolCall
 from operate_mcp.prompts import load_prompt
 from operate_mcp.redact import redact_text
+from operate_mcp.workflows.decide import approve
 from operate_mcp.workflows.diagnose import Diagnosis, diagnose
 from operate_mcp.workflows.display import finding_lines
+from operate_mcp.workflows.execute import execute
 from operate_mcp.workflows.operate import (
     KnowledgeContext,
     OperateDeps,
@@ -48,18 +50,14 @@ from operate_mcp.workflows.operate import (
     build_proposal,
     check_commands,
 )
+from operate_mcp.workflows.recheck import family
 
 PROMPT = "remediate-system"
 MAX_FINDINGS_SHOWN = 25
 MIN_CITED_CHARS = 8  # a citation must say something: "Error" appears everywhere
 MAX_CITED = 20
-RECHECK_SECONDS = 30.0  # how long a fix's findings may take to clear after validation
-RECHECK_POLL_SECONDS = 2.0
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _TARGET = re.compile(r"^(?:[A-Za-z][A-Za-z0-9.]*/)?[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-# A pod's name without its ReplicaSet hash and random suffix: `web-7d9c8b6f5-x2x9q` -> `web`.
-_POD_SUFFIX = re.compile(r"(-[a-z0-9]{6,10})?-[a-z0-9]{5}$")
-_RS_SUFFIX = re.compile(r"-[a-z0-9]{6,10}$")
 
 
 class RemediateResult(BaseModel):
@@ -106,15 +104,6 @@ class _Witness:
 
 def _flat(text: str) -> str:
     return " ".join(text.split())
-
-
-def family(kind: str, name: str) -> str:
-    """The workload an object belongs to by name: pods and ReplicaSets come and go, their owner stays."""
-    if kind == "Pod":
-        return _POD_SUFFIX.sub("", name)
-    if kind == "ReplicaSet":
-        return _RS_SUFFIX.sub("", name)
-    return name
 
 
 def in_scope(findings: Sequence[Finding], target: str | None) -> list[Finding]:
@@ -310,7 +299,30 @@ async def remediate(
             "evidence": [e.model_dump() for e in cited],
         },
     )
+    p = session.proposal
+    if p.commands and not p.blocked and auto_remediation_refused(session, p.risk.tier, deps.settings) is None:
+        # Within the limits the server's operator configured (never the caller): approved by the server,
+        # MAC-bound to this version and digest, checked again at execution like any approval.
+        session = await auto_execute(deps, session)
     return result_of(session, diagnosis.analyzers_run)
+
+
+async def auto_execute(deps: OperateDeps, session: Session) -> Session:
+    if deps.audit is None:
+        raise OperateError("automatic remediation needs the audit log: every automatic approval is audited")
+    approve(
+        deps.sessions,
+        deps.audit,
+        session.id,
+        approver=AUTO_REMEDIATE,
+        method=AUTO_REMEDIATE,
+        settings=deps.settings,
+        justification="within OPERATE_MCP_REMEDIATE_AUTO_MAX_TIER / _NAMESPACES",
+        expected_version=session.proposal.version,
+        expected_digest=session.proposal.digest,
+        judged_tier=session.proposal.risk.tier,
+    )
+    return await execute(deps, session.id, actor=AUTO_REMEDIATE)
 
 
 def result_of(session: Session, analyzers_run: Sequence[str]) -> RemediateResult:
@@ -339,42 +351,3 @@ def result_of(session: Session, analyzers_run: Sequence[str]) -> RemediateResult
         rechecked=r.rechecked,
         next_action=response.next_action,
     )
-
-
-def recheck(
-    deps: OperateDeps, remediation: Remediation, *, within: float = RECHECK_SECONDS
-) -> tuple[list[FindingCheck], list[Check]]:
-    """After the fix: the analyzers again over the namespace, until every finding is gone or `within`
-    seconds pass (controllers need a moment: endpoints follow ready pods, new pods replace old). A finding
-    is gone when nothing is wrong with its object (for pods and ReplicaSets: with its workload) any more."""
-    wanted = [f for f in remediation.findings if f.severity != "info"]
-    deadline = time.monotonic() + within
-    while True:
-        diagnosis = diagnose(reader_for(deps.kubectl), namespace=remediation.namespace)
-        now: dict[tuple[str, str], list[str]] = {}
-        for f in diagnosis.findings:
-            if f.severity != "info":
-                now.setdefault((f.kind, family(f.kind, f.name)), []).append(f"{f.subject}: {f.problem}")
-        results = [
-            FindingCheck(
-                subject=f.subject,
-                problem=f.problem,
-                gone=not (still := now.get((f.kind, family(f.kind, f.name)), [])),
-                now=still,
-            )
-            for f in wanted
-        ]
-        if all(r.gone for r in results) or time.monotonic() >= deadline:
-            break
-        time.sleep(RECHECK_POLL_SECONDS)
-    checks = [
-        Check(
-            name=redact_text(f"finding gone: {r.subject}: {r.problem}")[:300],
-            ok=r.gone,
-            detail=redact_text("the analyzers find nothing wrong with it now" if r.gone else "; ".join(r.now))[:1000],
-        )
-        for r in results
-    ]
-    if diagnosis.not_read:
-        checks.append(Check(name="read the cluster again", ok=False, detail="; ".join(diagnosis.not_read)[:1000]))
-    return results, checks
