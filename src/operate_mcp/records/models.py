@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from operate_mcp.errors import OperateError
 from operate_mcp.model.command import shell_quote
+from operate_mcp.model.observation import Category, LogAnalysis, Snapshot
 from operate_mcp.redact import redact, redact_text  # structured: Secret JSON/YAML, URL and argv credentials
 
 if TYPE_CHECKING:
@@ -101,11 +102,14 @@ class ExecutionRecord(BaseModel):
     prompt_sha256: str | None = None
     patterns: list[ArtifactRef] = Field(default_factory=list)
     policies: list[ArtifactRef] = Field(default_factory=list)
-    before: list[dict[str, Any]] = Field(default_factory=list)
-    after: list[dict[str, Any]] = Field(default_factory=list)
+    category: Category = "other"  # set in code from the commands (records/category.py)
+    before: Snapshot | None = None  # the touched workloads, pods, events, usage and logs before the commands ran
+    after: Snapshot | None = None  # ... and after validation
     commands: list[CommandRecord] = Field(default_factory=list)
     outcome_checks: list[OutcomeCheck] = Field(default_factory=list)
     log_excerpts: list[str] = Field(default_factory=list)
+    log_analysis: list[LogAnalysis] = Field(default_factory=list)
+    anomalies: list[str] = Field(default_factory=list)  # ids of the anomalies found in this run
     status: RunStatus
     duration_seconds: float = Field(default=0.0, ge=0)
     token_usage: TokenCounts = Field(default_factory=TokenCounts)
@@ -121,6 +125,12 @@ class ExecutionRecord(BaseModel):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+    @field_validator("before", "after", mode="before")
+    @classmethod
+    def _snapshot(cls, value: Any) -> Any:
+        """Records written before observation kept an empty list here: nothing was captured."""
+        return None if value == [] else value
 
     @field_validator("tags", "namespaces", "resources")
     @classmethod

@@ -4,12 +4,14 @@ when it failed, counted. The records package stores records; knowing what a sess
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from operate_mcp.kube.targets import unique_targets
+from operate_mcp.model.observation import Category, LogAnalysis, Snapshot
 from operate_mcp.model.session import CommandOutcome, Session
+from operate_mcp.records.category import categorize
 from operate_mcp.records.alerts import FailureAlerts
 from operate_mcp.records.models import (
     FAILURE_STATUSES,
@@ -84,8 +86,11 @@ def record_from_session(
     pattern_hashes: Mapping[str, str] | None = None,
     policy_hashes: Mapping[str, str] | None = None,
     log_excerpts: Iterable[str] = (),
-    before: list[dict[str, Any]] | None = None,
-    after: list[dict[str, Any]] | None = None,
+    before: Snapshot | None = None,
+    after: Snapshot | None = None,
+    log_analysis: Sequence[LogAnalysis] = (),
+    category: Category | None = None,
+    anomalies: Sequence[str] = (),
 ) -> ExecutionRecord:
     """Build the record of an executed session; refuses sessions that never ran (their story is the audit log).
 
@@ -187,8 +192,11 @@ def record_from_session(
             ArtifactRef(id=p.policy_id, sha256=(policy_hashes or {}).get(p.policy_id))
             for p in proposal.policies_checked
         ],
-        before=before or [],
-        after=after or [],
+        category=category or categorize(session.purpose, proposal.command_list()),
+        before=before,
+        after=after,
+        log_analysis=list(log_analysis),
+        anomalies=list(anomalies),
         commands=commands,
         outcome_checks=checks,
         log_excerpts=[cap_text(x, 2_000) for x in log_excerpts],
