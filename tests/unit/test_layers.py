@@ -2,7 +2,7 @@
 
     model, errors, config, fileio, identity, prompts, redact          ground floor
     kube, agent, governance, knowledge, records, audit, analyzers,
-    approvers                                                        first floor
+    approvers, observe                                               first floor
     workflows                                                        second floor
     server, cli (and every package's cli.py)                         the faces
 
@@ -26,7 +26,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[2] / "src" / "operate_mcp"
 
 GROUND = {"model", "errors", "config", "fileio", "identity", "prompts", "redact", "manifest_stream", "__init__"}
-FIRST = {"kube", "agent", "governance", "knowledge", "records", "audit", "analyzers", "approvers"}
+FIRST = {"kube", "agent", "governance", "knowledge", "records", "audit", "analyzers", "approvers", "observe"}
 SECOND = {"workflows"}
 FACES = {"server", "cli", "__main__"}
 FLOORS = {**dict.fromkeys(GROUND, 0), **dict.fromkeys(FIRST, 1), **dict.fromkeys(SECOND, 2), **dict.fromkeys(FACES, 3)}
@@ -36,6 +36,7 @@ FLOOR_NAMES = ["ground (model and helpers)", "first (kube, agent, ...)", "second
 WALLS = {
     ("agent", "kube"): "the loop sees toolsets only through the Toolset protocol; workflows hand them in",
     ("model", "kube"): "the nouns import nothing of the project but errors",
+    ("records", "observe"): "the store keeps what observation found; observation reads the store, not the reverse",
 }
 # Analyzers are pure: objects in, findings out.
 ANALYZERS_MAY_IMPORT = {"model", "errors"}
