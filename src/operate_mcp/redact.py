@@ -111,7 +111,8 @@ _STRING_RULES: tuple[tuple[re.Pattern[str], _Replacement], ...] = (
     ),
     (
         re.compile(
-            r"(?i)\b(authorization[\"']?\s*[:=]\s*[\"']?)(?:(?:bearer|basic|digest|negotiate|token)\s+)?[^\s\"',;}]+"
+            # 8+ characters, as for Bearer: containerd's "may require authorization: server message: ..." stays.
+            r"(?i)\b(authorization[\"']?\s*[:=]\s*[\"']?)(?:(?:bearer|basic|digest|negotiate|token)\s+)?[^\s\"',;}]{8,}"
         ),
         r"\1" + MASK,
     ),

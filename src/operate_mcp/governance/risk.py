@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-
-import yaml
+from typing import Any
 
 from operate_mcp.config import Settings
 from operate_mcp.errors import CommandRejected
@@ -89,6 +89,26 @@ def _named_workloads(parsed: ParsedCommand) -> bool:
     )
 
 
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("duplicate key")
+    return dict(pairs)
+
+
+def _json_patch_body(text: str) -> Any:
+    """The patch as the API server reads it, or None. kubectl sends a `-p` starting with `{` as written
+    (JSON); anything else it converts from YAML with go-yaml, which reads merge keys (`<<`, `!!merge`)
+    differently from PyYAML: judged by our YAML reading, a patch could say "restart" to us and
+    "replicas: 0" to kubectl. So only JSON, without duplicate keys, is read as a restart."""
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates)
+    except ValueError:
+        return None
+
+
 def _restart_patch(parsed: ParsedCommand, settings: Settings) -> str | None:
     """The annotation key when a patch only sets a harmless pod-template annotation (the restartedAt
     patch `rollout restart` sends): it replaces the pods one by one, and changes nothing else."""
@@ -97,10 +117,7 @@ def _restart_patch(parsed: ParsedCommand, settings: Settings) -> str | None:
         return None
     if flags.get("type") not in (None, "strategic", "merge") or not flags.get("patch"):
         return None
-    try:
-        body = yaml.safe_load(flags["patch"] or "")
-    except yaml.YAMLError:
-        return None
+    body = _json_patch_body(flags["patch"] or "")
     template = body.get("spec") if isinstance(body, dict) and set(body) == {"spec"} else None
     template = template.get("template") if isinstance(template, dict) and set(template) == {"template"} else None
     metadata = template.get("metadata") if isinstance(template, dict) and set(template) == {"metadata"} else None

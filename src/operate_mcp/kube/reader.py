@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,7 @@ from operate_mcp.kube.preflight import KubeconfigInvalid
 from operate_mcp.kube.runner import Kubectl
 from operate_mcp.kube.secrets import is_secret_resource
 from operate_mcp.model.resources import RESOURCES, Resource
-from operate_mcp.redact import redact_text
+from operate_mcp.redact import redact, redact_plain, redact_text
 
 __all__ = ["ClusterReader", "Listing", "reader_for"]
 
@@ -68,6 +69,8 @@ SECRET_NAMES = "secretnames"  # noqa: S105  pseudo-resource: Secrets by name onl
 REQUEST_TIMEOUT = 30.0
 LOG_TIMEOUT = 5.0
 PAGE = 2000  # items per list page: big namespaces come in a few pages, never one giant response
+# What is left of a private key whose BEGIN line fell before the tail that was read.
+_HEADLESS_KEY = re.compile(r"\A[\s\S]*?-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 
 
 @dataclass
@@ -170,6 +173,7 @@ class ClusterReader:
                     item.setdefault("kind", r.kind)
                     item.setdefault("apiVersion", api_version)
                     (item.get("metadata") or {}).pop("managedFields", None)
+                    _mask_messages(item)
                     items.append(item)
             token = (body.get("metadata") or {}).get("continue")
             if not token:
@@ -193,6 +197,23 @@ class ClusterReader:
             )
         return Listing(items=items)
 
+    def pod_metrics(self, namespace: str) -> Listing:
+        """CPU and memory of every pod in `namespace` from the metrics API (metrics-server), if served."""
+        path = f"/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods"
+        try:
+            body = json.loads(self._get(path, [], "application/json", REQUEST_TIMEOUT))
+        except Exception as exc:
+            return Listing(error=_why(exc, "pod metrics", namespace))
+        return Listing(items=[i for i in body.get("items") or () if isinstance(i, dict)])
+
+    def server_version(self) -> str:
+        """The API server's gitVersion (`v1.34.4`), or "" when it cannot be read."""
+        try:
+            body = json.loads(self._get("/version", [], "application/json", REQUEST_TIMEOUT))
+        except Exception:
+            return ""
+        return str(body.get("gitVersion") or "") if isinstance(body, dict) else ""
+
     def logs(self, namespace: str, pod: str, container: str, *, previous: bool, tail: int) -> Listing:
         """The last `tail` lines of one container's log (the previous instance's with `previous`), redacted:
         log lines are the application's and may carry anything."""
@@ -202,8 +223,40 @@ class ClusterReader:
         except Exception as exc:
             return Listing(error=_why(exc, f"the log of {pod}/{container}", namespace))
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-        lines = [redact_text(line)[:500] for line in text.splitlines() if line.strip()][-tail:]
-        return Listing(items=[{"lines": lines}])
+        return Listing(items=[{"lines": log_lines(text, tail)}])
+
+
+def log_lines(text: str, tail: int) -> list[str]:
+    """A log's last `tail` lines, redacted as a whole first: a private key spans lines, and its body lines,
+    read one at a time, look like any base64. The tail may begin inside a key: up to its END line is masked."""
+    text = _HEADLESS_KEY.sub("[REDACTED PRIVATE KEY]", redact_plain(text))
+    return [redact_text(line)[:500] for line in text.splitlines() if line.strip()][-tail:]
+
+
+def _mask_messages(item: dict[str, Any]) -> None:
+    """Messages are free text the cluster's components and applications write (an event, a condition, the
+    termination message an app leaves), and a container's command line may carry a password: masked before
+    any analyzer cites them, and `diagnose` prints or returns them."""
+    for key in ("message", "note"):
+        if item.get("kind") == "Event" and isinstance(item.get(key), str):
+            item[key] = redact_plain(item[key])
+    spec = item.get("spec")
+    if item.get("kind") == "Pod" and isinstance(spec, dict):
+        for container in [*(spec.get("containers") or ()), *(spec.get("initContainers") or ())]:
+            for key in ("command", "args"):
+                if isinstance(container, dict) and isinstance(container.get(key), list):
+                    container[key] = redact(container[key])  # `--password x` too: the flag masks the next item
+    stack: list[Any] = [item.get("status")]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key == "message" and isinstance(inner, str):
+                    value[key] = redact_plain(inner)
+                else:
+                    stack.append(inner)
+        elif isinstance(value, list):
+            stack.extend(value)
 
 
 class _HttpError(Exception):

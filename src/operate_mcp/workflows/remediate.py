@@ -11,7 +11,7 @@ again and say, finding by finding, whether the problem is gone.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -21,11 +21,13 @@ from operate_mcp.agent.loop import run_loop
 from operate_mcp.agent.toolset import Toolset
 from operate_mcp.errors import OperateError, SessionError
 from operate_mcp.governance.approval import AUTO_REMEDIATE, auto_remediation_refused
+from operate_mcp.kube.classifier import classify
 from operate_mcp.kube.context import default_namespace
 from operate_mcp.kube.preflight import preflight
 from operate_mcp.kube.reader import reader_for
 from operate_mcp.kube.tools import ToolBox
-from operate_mcp.model.finding import Finding
+from operate_mcp.model.command import CommandClass
+from operate_mcp.model.finding import Evidence, Finding
 from operate_mcp.model.proposal import DryRunResult
 from operate_mcp.model.remediation import (
     CitedEvidence,
@@ -41,7 +43,7 @@ from operate_mcp.prompts import load_prompt
 from operate_mcp.redact import redact_text
 from operate_mcp.workflows.decide import approve
 from operate_mcp.workflows.diagnose import Diagnosis, diagnose
-from operate_mcp.workflows.display import finding_lines
+from operate_mcp.workflows.display import escaped, finding_lines
 from operate_mcp.workflows.execute import execute
 from operate_mcp.workflows.operate import (
     KnowledgeContext,
@@ -56,6 +58,17 @@ PROMPT = "remediate-system"
 MAX_FINDINGS_SHOWN = 25
 MIN_CITED_CHARS = 8  # a citation must say something: "Error" appears everywhere
 MAX_CITED = 20
+MIN_ECHO_CHARS = 4  # shorter strings the model wrote are not cut out of tool outputs: "app" is everywhere
+# Tool arguments that name an object: a read that succeeds with them names objects that exist, so their
+# echo is the cluster's word. Every other string the model writes (a selector, field paths, a patch) is its own.
+_NAMING_ARGUMENTS = frozenset(
+    {"resource", "name", "namespace", "pod", "container", "for_object", "api_group", "output", "patch_type"}
+)
+# A kubectl tool's answer (kube/tools.py): the command line (the model's arguments), the status, the output.
+_WRAPPED = re.compile(
+    r'\A\$ [^\n]*\n\[[^\n]*\]\n<cluster-data source="[^"]*" trust="untrusted">\n(.*)\n</cluster-data>\Z', re.S
+)
+_CLOSING = re.compile(r"<(\s*)/")  # any closing tag in cluster text: it could end the block it is shown in
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _TARGET = re.compile(r"^(?:[A-Za-z][A-Za-z0-9.]*/)?[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
@@ -98,12 +111,49 @@ class _Witness:
 
     def call(self, name: str, arguments: dict[str, Any], /) -> tuple[str, ToolCall]:
         text, call = self.inner.call(name, arguments)
-        self.outputs.append((name, text))
+        if _read_the_cluster(call):
+            wrapped = _WRAPPED.match(text)
+            self.outputs += [(name, piece) for piece in _unechoed(wrapped.group(1) if wrapped else text, arguments)]
         return text, call
+
+
+def _read_the_cluster(call: ToolCall) -> bool:
+    """Only a read that ran and succeeded is evidence: refusals and errors quote what the model sent, and a
+    dry-run reports on the model's own change."""
+    if not call.ok or call.is_error or call.fatal:
+        return False
+    return call.argv is None or classify(call.argv).command_class is CommandClass.READ
+
+
+def _written(value: Any, key: str = "") -> list[str]:
+    """The strings the model wrote into a call's arguments, but for the names of objects."""
+    if isinstance(value, str):
+        return [] if key in _NAMING_ARGUMENTS else [value]
+    if isinstance(value, Mapping):
+        return [s for k, v in value.items() for s in _written(v, str(k))]
+    if isinstance(value, list):
+        return [s for v in value for s in _written(v, key)]
+    return []
+
+
+def _unechoed(text: str, arguments: Mapping[str, Any]) -> list[str]:
+    """A tool's output cut wherever it repeats what the model wrote (kube_get prints the field paths it
+    was asked for), so no citation can span the model's own words."""
+    pieces = [_flat(text)]
+    for echo in sorted({_flat(s) for s in _written(arguments)}, key=len, reverse=True):
+        if len(echo) >= MIN_ECHO_CHARS:
+            pieces = [p for piece in pieces for p in piece.split(echo)]
+    return [p for p in pieces if p.strip()]
 
 
 def _flat(text: str) -> str:
     return " ".join(text.split())
+
+
+def _as_shown(text: str) -> str:
+    """Cluster text as the model is shown it: redacted on its own (one odd line never masks its neighbours),
+    non-printable characters escaped, and no closing tag that could end the untrusted block."""
+    return _CLOSING.sub(r"<\1\\/", escaped(redact_text(text)))
 
 
 def in_scope(findings: Sequence[Finding], target: str | None) -> list[Finding]:
@@ -116,11 +166,19 @@ def in_scope(findings: Sequence[Finding], target: str | None) -> list[Finding]:
 
 
 def _findings_block(findings: Sequence[Finding]) -> str:
-    shown = findings[:MAX_FINDINGS_SHOWN]
+    shown = [
+        f.model_copy(
+            update={
+                "problem": _as_shown(f.problem),
+                "evidence": [Evidence(source=e.source, text=_as_shown(e.text)) for e in f.evidence],
+            }
+        )
+        for f in findings[:MAX_FINDINGS_SHOWN]
+    ]
     lines = [line for f in shown for line in (*finding_lines(f), "")]
     if len(findings) > len(shown):
         lines.append(f"... and {len(findings) - len(shown)} more findings")
-    body = redact_text("\n".join(lines).strip()) or "(the analyzers found nothing)"
+    body = "\n".join(lines).strip() or "(the analyzers found nothing)"
     return f'<cluster-data trust="untrusted">\n{body}\n</cluster-data>'
 
 
@@ -134,7 +192,8 @@ def build_user_message(
         f'<findings analyzers="{", ".join(diagnosis.analyzers_run)}">\n{_findings_block(findings)}\n</findings>'
     )
     if diagnosis.not_read:
-        parts.append("<not-read>\n" + "\n".join(diagnosis.not_read) + "\n</not-read>")
+        not_read = "\n".join(_as_shown(why) for why in diagnosis.not_read)  # API servers' messages: cluster text
+        parts.append(f'<not-read>\n<cluster-data trust="untrusted">\n{not_read}\n</cluster-data>\n</not-read>')
     if context:
         parts.append(f"<context>\n{context}\n</context>")
     parts.append("Investigate with your tools, then answer with the JSON diagnosis.")
@@ -147,9 +206,10 @@ def cite(
     """Each cited line with where our code found it, and the problems with those it could not find.
 
     A citation counts only when its text (whitespace aside) appears in an analyzer's finding, as it was
-    shown to the model, or in a tool's output in this conversation."""
+    shown to the model, or in what the cluster answered a read (`_Witness`: never an echo of the model's own
+    arguments). It is kept as found: whitespace, the model's control characters included, collapsed."""
     analyzer_texts = [
-        _flat(redact_text(t)) for f in findings for t in (f.problem, f.subject, *(e.text for e in f.evidence))
+        _flat(_as_shown(t)) for f in findings for t in (f.problem, f.subject, *(e.text for e in f.evidence))
     ]
     tool_texts = [(name, _flat(text)) for name, text in outputs]
     found: list[CitedEvidence] = []
@@ -160,15 +220,16 @@ def cite(
             problems.append(f"evidence {i} ({item.text!r}) is too short to prove anything; quote the whole line")
             continue
         if any(text in t for t in analyzer_texts):
-            found.append(item.model_copy(update={"origin": "analyzer"}))
+            found.append(item.model_copy(update={"origin": "analyzer", "text": text}))
             continue
         tool = next((name for name, t in tool_texts if text in t), None)
         if tool is not None:
-            found.append(item.model_copy(update={"origin": f"tool:{tool}"}))
+            found.append(item.model_copy(update={"origin": f"tool:{tool}", "text": text}))
             continue
         problems.append(
             f"evidence {i} ({item.text[:120]!r}) appears in nothing you read; cite lines exactly as they "
-            "appear in a finding or in a tool result, or read them first"
+            "appear in a finding or in what a read tool returned (not in errors, dry-runs or your own "
+            "arguments echoed back), or read them first"
         )
     if len(evidence) > MAX_CITED:
         problems.append(f"cite at most {MAX_CITED} evidence lines: the ones that prove the root cause")
