@@ -82,7 +82,7 @@ def generate(n: int, seed: int = 7) -> Iterator[ExecutionRecord]:
             intent=intent_t.format(app=app, n=num),
             purpose="rollback" if status is RunStatus.ROLLED_BACK else "operate",
             params={}, parent_id=None, tags=rnd.sample(TAGS, rnd.randint(0, 2)), metadata={}, session_id=None,
-            proposal_version=1, prompt_sha256=None, patterns=[], policies=[], before=[], after=[],
+            proposal_version=1, prompt_sha256=None, patterns=[], policies=[], before=None, after=None,
             commands=[CommandRecord.model_construct(
                 index=1, argv=argv, exit_code=1 if failed else 0, duration_seconds=duration, timed_out=False,
                 dry_run_ok=True, stdout="" if failed else f"deployment.apps/{app} configured",

@@ -14,7 +14,8 @@ from rich.text import Text
 
 from operate_mcp.config import add_data_dir_option, settings_for
 from operate_mcp.errors import OperateError
-from operate_mcp.records.metrics import Metrics, compute_metrics
+from operate_mcp.records.context_view import log_analysis_lines, snapshot_lines
+from operate_mcp.records.metrics import Metrics, compute_metrics, today
 from operate_mcp.records.models import ExecutionRecord, RunStatus
 from operate_mcp.records.query import QuerySyntaxError
 from operate_mcp.records.store import MAX_PER_PAGE, RecordStore, SearchPage
@@ -89,8 +90,14 @@ def add_records_parsers(subparsers: argparse._SubParsersAction[argparse.Argument
     add_data_dir_option(prune)
     prune.set_defaults(func=_run_prune)
 
-    metrics = subparsers.add_parser("metrics", help="execution counts, success rate, durations, failing steps")
-    metrics.add_argument("--from", dest="from_date", type=_iso_date, metavar="YYYY-MM-DD", help="first UTC day")
+    metrics = subparsers.add_parser(
+        "metrics", help="execution counts, success rate per category, durations, failing steps",
+        description="Metrics of the runs that started in a window (default: today, UTC) and match a search query "
+        "(docs/search.md). Windows older than the retention are answered from the daily aggregates.",
+    )
+    metrics.add_argument("-q", "--query", default="", help='choose the runs: e.g. "category:update namespace:shop"')
+    metrics.add_argument("--from", dest="from_date", type=_iso_date, metavar="YYYY-MM-DD",
+                         help="first UTC day (without --from and --to: today)")
     metrics.add_argument("--to", dest="to_date", type=_iso_date, metavar="YYYY-MM-DD", help="last UTC day (included)")
     metrics.add_argument("--by-intent", action="store_true", help="break the numbers down per intent")
     metrics.add_argument("--format", choices=("text", "json"), default="text")
@@ -203,6 +210,11 @@ def _print_record(record: ExecutionRecord) -> None:
     for check in record.outcome_checks:
         mark = Text("ok ", style="green") if check.ok else Text("FAIL ", style="red")
         console.print(Text("  check ").append_text(mark).append(f"{check.name}: {check.detail}"))
+    context = [*snapshot_lines("before", record.before), *snapshot_lines("after", record.after)]
+    if record.log_analysis:
+        context += ["logs", *log_analysis_lines(record.log_analysis)]
+    for line in context:
+        console.print(line, markup=False, highlight=False)
 
 
 def _run_summary(args: argparse.Namespace) -> int:
@@ -249,9 +261,12 @@ def _run_prune(args: argparse.Namespace) -> int:
 def _run_metrics(args: argparse.Namespace) -> int:
     if args.from_date and args.to_date and args.from_date > args.to_date:
         return _fail(OperateError(f"--from {args.from_date} is after --to {args.to_date}"))
+    start, end = args.from_date, args.to_date
+    if start is None and end is None:
+        start = end = today()
     try:
         with _store(args) as store:
-            metrics = compute_metrics(store, start=args.from_date, end=args.to_date, by_intent=args.by_intent)
+            metrics = compute_metrics(store, start=start, end=end, by_intent=args.by_intent, query=args.query)
     except OperateError as exc:
         return _fail(exc)
     if args.format == "json":
@@ -273,10 +288,21 @@ def _print_metrics(m: Metrics) -> None:
     console = _console()
     window = f"{m.start:%Y-%m-%d} .. " if m.start else "all time .. "
     window += f"{m.end - dt.timedelta(seconds=1):%Y-%m-%d}" if m.end else "now"
-    console.print(Text(f"executions {window}", style="bold"))
+    head = Text(f"executions {window}", style="bold")
+    if m.query:
+        head.append(f"  matching {m.query}", style="")
+    console.print(head)
+    if m.source != "records":
+        console.print(Text(f"  source: {m.source}", style="yellow"))
     console.print(f"  total {m.total}: {m.succeeded} succeeded, {m.failed} failed, {m.rolled_back} rolled back"
                   f"; success rate {_pct(m.success_rate)}")
     console.print(f"  duration: avg {_secs(m.avg_duration_seconds)}, p95 {_secs(m.p95_duration_seconds)}")
+    if m.by_category:
+        table = Table("category", "total", "ok", "failed", "rolled back", "success", "avg", "p95", box=None)
+        for c in m.by_category:
+            table.add_row(Text(c.category), str(c.total), str(c.succeeded), str(c.failed), str(c.rolled_back),
+                          _pct(c.success_rate), _secs(c.avg_duration_seconds), _secs(c.p95_duration_seconds))
+        console.print(table)
     if m.by_intent:
         table = Table("intent", "total", "ok", "failed", "rolled back", "success", "avg", "p95", box=None)
         for i in m.by_intent:
@@ -286,4 +312,9 @@ def _print_metrics(m: Metrics) -> None:
     if m.failing_steps:
         console.print(Text("steps that fail most:", style="dim"))
         for s in m.failing_steps:
-            console.print(Text(f"  {s.failures:>4}  {s.step}"))
+            line = Text(f"  {s.failures:>4}  {s.step}")
+            if s.example:
+                line.append(f"  (e.g. {s.example})", style="dim")
+            console.print(line)
+    for note in m.notes:
+        console.print(Text(f"note: {note}", style="yellow"))

@@ -17,6 +17,7 @@ from functools import cache
 from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from operate_mcp.errors import OperateError
+from operate_mcp.model.observation import CATEGORIES
 from operate_mcp.model.resources import singular
 from operate_mcp.records.models import RunStatus
 
@@ -278,6 +279,16 @@ _SIDE = {
         "SELECT run FROM run_namespaces WHERE namespace = ?",
         "SELECT run FROM run_namespaces WHERE namespace LIKE ? ESCAPE '\\'",
     ),
+    # every image and image id in the record's before/after snapshots (pods and workloads)
+    "image": (
+        "SELECT run FROM run_images WHERE image = ?",
+        "SELECT run FROM run_images WHERE image LIKE ? ESCAPE '\\'",
+    ),
+    # pod waiting / last termination reasons in the snapshots, and the reasons of Warning events
+    "reason": (
+        "SELECT run FROM run_reasons WHERE reason = ?",
+        "SELECT run FROM run_reasons WHERE reason LIKE ? ESCAPE '\\'",
+    ),
 }
 _RESOURCE = {
     "ref": (
@@ -328,6 +339,15 @@ def _status(q: Qualifier) -> Clause:
     if value not in known:
         raise _Problem(q.value_position, f"status: unknown status {q.value!r}; use one of {', '.join(known)}")
     return "runs.status = ?", [value]
+
+
+def _category(q: Qualifier) -> Clause:
+    value = q.value.lower()
+    if value not in CATEGORIES:
+        raise _Problem(
+            q.value_position, f"category: unknown category {q.value!r}; use one of {', '.join(CATEGORIES)}"
+        )
+    return "runs.category = ?", [value]
 
 
 def _resource(q: Qualifier) -> Clause:
@@ -409,6 +429,9 @@ QUALIFIERS: dict[str, Callable[[Qualifier], Clause]] = {
     "session": _column("session"),
     "step": _column("step"),
     "purpose": _column("purpose"),
+    "category": _category,
+    "image": _side("image"),
+    "reason": _side("reason"),
 }
 
 def _phrase(text: Text) -> str:

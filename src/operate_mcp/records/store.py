@@ -3,9 +3,14 @@
 One small `runs` row per record holds the columns the search qualifiers filter on; the full
 record, as JSON, sits in `run_records` under the same `seq`, so filters and facets never read it
 and a page reads only its own records. Tags, namespaces and resources live in small side tables,
-so `tag:ci` is an index lookup.
+so `tag:ci` is an index lookup; so are the images and the pod / Warning event reasons of the record's
+before/after snapshots (`image:`, `reason:`).
 Free text (intent, command output, log excerpts, errors) is in the `runs_fts` FTS5 table, whose
 rowid is the run's `seq`.
+
+The `daily` and `daily_steps` tables count runs per UTC day, category, namespace and status (with a
+duration histogram), updated in the same transaction as every save and never pruned by retention, so
+metrics over days whose records were archived still have an answer.
 """
 
 from __future__ import annotations
@@ -15,22 +20,28 @@ import csv
 import gzip
 import io
 import json
+import logging
+import math
 import os
+import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
 from operate_mcp.fileio import atomic_write
-from operate_mcp.records.models import ExecutionRecord, RecordError, RecordNotFound, RunStatus
+from operate_mcp.records.category import step_group
+from operate_mcp.records.models import FAILURE_STATUSES, ExecutionRecord, RecordError, RecordNotFound, RunStatus
 from operate_mcp.records.query import CompiledQuery, compile_query, fold
 from operate_mcp.records.summary import RunSummary, summarize
 
-SCHEMA_VERSION = 2
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 3
 DB_NAME = "records.db"
 ARCHIVE_DIR = "archive"
 MAX_PER_PAGE = 500
@@ -102,19 +113,78 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE run_tags_folded RENAME TO run_tags;
     CREATE INDEX run_tags_run ON run_tags (run);
     """,
+    # 3: the operation category and the failing step's verb and kind as columns; the snapshots' images and
+    # reasons in side tables; daily aggregates that outlive retention. `_BACKFILL[3]` then fills them all
+    # from the stored records (and the daily tables from the archive files too).
+    """
+    ALTER TABLE runs ADD COLUMN category TEXT NOT NULL DEFAULT 'other' COLLATE NOCASE;
+    ALTER TABLE runs ADD COLUMN failed_group TEXT;
+    CREATE INDEX runs_category ON runs (category, started_at, status, intent);
+    CREATE TABLE run_images (run INTEGER NOT NULL, image TEXT NOT NULL COLLATE NOCASE, PRIMARY KEY (image, run))
+        WITHOUT ROWID;
+    CREATE INDEX run_images_run ON run_images (run);
+    CREATE TABLE run_reasons (run INTEGER NOT NULL, reason TEXT NOT NULL COLLATE NOCASE, PRIMARY KEY (reason, run))
+        WITHOUT ROWID;
+    CREATE INDEX run_reasons_run ON run_reasons (run);
+    CREATE TABLE daily (
+        day TEXT NOT NULL,
+        category TEXT NOT NULL,
+        namespace TEXT NOT NULL COLLATE NOCASE,
+        status TEXT NOT NULL,
+        le REAL NOT NULL,
+        runs INTEGER NOT NULL,
+        duration_sum REAL NOT NULL,
+        PRIMARY KEY (day, category, namespace, status, le)
+    ) WITHOUT ROWID;
+    CREATE TABLE daily_steps (
+        day TEXT NOT NULL,
+        category TEXT NOT NULL,
+        namespace TEXT NOT NULL COLLATE NOCASE,
+        status TEXT NOT NULL,
+        step TEXT NOT NULL,
+        failures INTEGER NOT NULL,
+        PRIMARY KEY (day, category, namespace, status, step)
+    ) WITHOUT ROWID;
+    CREATE TABLE store_meta (key TEXT PRIMARY KEY, value REAL NOT NULL) WITHOUT ROWID;
+    """,
 )
+
+# The `daily` duration histogram: upper bounds in seconds (never edit once shipped: rows carry them).
+# `le` is -1 for runs without a duration (still running, or never finished).
+DURATION_BUCKETS: tuple[float, ...] = (
+    1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300, 450, 600, 900, 1200, 1800, 2700, 3600,
+    5400, 7200, 10800, 21600, 43200, 86400, math.inf,
+)
+NO_DURATION = -1.0
+ALL_NAMESPACES = "*"  # the `daily` rows that count every run once, whatever namespaces it touched
+_DAILY_ADD = (
+    "INSERT INTO daily (day, category, namespace, status, le, runs, duration_sum) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (day, category, namespace, status, le) DO UPDATE SET runs = runs + excluded.runs,"
+    " duration_sum = duration_sum + excluded.duration_sum"
+)
+_DAILY_STEPS_ADD = (
+    "INSERT INTO daily_steps (day, category, namespace, status, step, failures) VALUES (?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (day, category, namespace, status, step) DO UPDATE SET failures = failures + excluded.failures"
+)
+_OLD_ROW = (
+    "SELECT seq, started_at, category, status, duration_seconds, finished_at IS NOT NULL, failed_group"
+    " FROM runs WHERE id = ?"
+)
+_WARNING_REASON = re.compile(r"(?:^|[\s:])Warning ([A-Za-z][\w.-]*)")
 
 _UPSERT = """
 INSERT INTO runs (id, started_at, finished_at, status, intent, triggered_by, caller, purpose, parent_id,
-                  session_id, duration_seconds, failed_step, intent_key, triggered_by_key, caller_key, failed_step_key)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  session_id, duration_seconds, failed_step, intent_key, triggered_by_key, caller_key, failed_step_key,
+                  category, failed_group)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
     started_at = excluded.started_at, finished_at = excluded.finished_at, status = excluded.status,
     intent = excluded.intent, triggered_by = excluded.triggered_by, caller = excluded.caller,
     purpose = excluded.purpose, parent_id = excluded.parent_id, session_id = excluded.session_id,
     duration_seconds = excluded.duration_seconds, failed_step = excluded.failed_step,
     intent_key = excluded.intent_key, triggered_by_key = excluded.triggered_by_key,
-    caller_key = excluded.caller_key, failed_step_key = excluded.failed_step_key
+    caller_key = excluded.caller_key, failed_step_key = excluded.failed_step_key,
+    category = excluded.category, failed_group = excluded.failed_group
 RETURNING seq
 """
 _DELETE_SIDE = (
@@ -122,6 +192,8 @@ _DELETE_SIDE = (
     "DELETE FROM run_tags WHERE run = ?",
     "DELETE FROM run_namespaces WHERE run = ?",
     "DELETE FROM run_resources WHERE run = ?",
+    "DELETE FROM run_images WHERE run = ?",
+    "DELETE FROM run_reasons WHERE run = ?",
     "DELETE FROM runs_fts WHERE rowid = ?",
 )
 # Facets show the 10 most frequent values. `{where}` and `{ctes}` below are always query.py's output:
@@ -148,6 +220,21 @@ _EXPORT_BATCH = (
     "{ctes}SELECT runs.started_at, runs.seq, r.record FROM runs JOIN run_records AS r ON r.seq = runs.seq"
     " WHERE ({where}) AND (runs.started_at, runs.seq) < (?, ?)"
     " ORDER BY runs.started_at DESC, runs.seq DESC LIMIT ?"
+)
+_METRIC_ROWS = (
+    "{ctes}SELECT intent, status, duration_seconds, failed_step, failed_group, finished_at IS NOT NULL, category"
+    " FROM runs WHERE ({where}) AND started_at >= ? AND started_at < ? ORDER BY started_at"
+)
+# ?1 namespace (`*` for every run once), ?2..?3 the days, ?4 category and ?5 status (NULL: any)
+_DAILY_FIGURES = (
+    "SELECT category, status, le, SUM(runs), SUM(duration_sum) FROM daily"
+    " WHERE namespace = ?1 AND day BETWEEN ?2 AND ?3 AND (?4 IS NULL OR category = ?4) AND (?5 IS NULL OR status = ?5)"
+    " GROUP BY category, status, le ORDER BY category, status, le"
+)
+_DAILY_STEPS = (
+    "SELECT step, SUM(failures) FROM daily_steps"
+    " WHERE namespace = ?1 AND day BETWEEN ?2 AND ?3 AND (?4 IS NULL OR category = ?4) AND (?5 IS NULL OR status = ?5)"
+    " GROUP BY step"
 )
 _NEWEST_PAGE = (  # walks the started_at index backwards and reads only the page's records
     "SELECT r.record FROM run_records AS r JOIN ("
@@ -199,6 +286,28 @@ class SearchPage(BaseModel):
         return max(1, -(-self.total // self.per_page))
 
 
+class MetricRow(NamedTuple):
+    """What metrics read of one run, from the `runs` row alone."""
+
+    intent: str
+    status: RunStatus
+    duration_seconds: float
+    failed_step: str | None
+    step_group: str | None  # the failing step by verb and kind (records/category.py step_group)
+    finished: bool
+    category: str
+
+
+class DailyFigure(NamedTuple):
+    """Runs of one category and status in one duration bucket, summed over the days asked for."""
+
+    category: str
+    status: RunStatus
+    le: float  # the bucket's upper bound in seconds; NO_DURATION for runs without a duration
+    runs: int
+    duration_sum: float
+
+
 class RetentionResult(BaseModel):
     cutoff: datetime
     archived: int
@@ -229,6 +338,158 @@ def _resource_rows(seq: int, record: ExecutionRecord) -> list[tuple[int, str, st
         kind, _, name = ref.partition("/")
         rows.append((seq, f"{kind.lower()}/{name}" if name else ref, name or ref))
     return rows
+
+
+class _Facts(NamedTuple):
+    """What a record contributes beyond its own columns, derived the same way on save and in migration."""
+
+    failed_group: str | None
+    images: list[str]
+    reasons: list[str]
+
+
+def _facts(record: ExecutionRecord) -> _Facts:
+    failed_argv = next((c.argv for c in record.commands if not c.ok), None)
+    images: list[str] = []
+    reasons: list[str] = []
+    for snapshot in (record.before, record.after):
+        if snapshot is None:
+            continue
+        held = [*(i for p in snapshot.pods for i in p.images), *(i for w in snapshot.workloads for i in w.images)]
+        images += [x for image in held for x in (image.image, image.image_id)]
+        reasons += [x for pod in snapshot.pods for x in (pod.waiting_reason, pod.last_termination_reason)]
+        reasons += [m.group(1) for m in map(_WARNING_REASON.search, snapshot.events) if m]
+    return _Facts(
+        failed_group=step_group(failed_argv, record.failed_step),
+        images=list(dict.fromkeys(i for i in images if i)),
+        reasons=list(dict.fromkeys(r for r in reasons if r)),
+    )
+
+
+class _Contribution(NamedTuple):
+    """One run's share of the daily aggregates; subtracted again when the run is saved anew."""
+
+    day: str
+    category: str
+    namespaces: tuple[str, ...]
+    status: str
+    finished: bool
+    duration: float
+    step: str | None
+
+
+def _bucket(duration: float) -> float:
+    return next(le for le in DURATION_BUCKETS if duration <= le)
+
+
+def _day_of(started_at: float) -> str:
+    return datetime.fromtimestamp(started_at, UTC).date().isoformat()
+
+
+def _add_daily(db: sqlite3.Connection, c: _Contribution, sign: int) -> None:
+    """Add (sign 1) or take back (sign -1) one run's counts: once under `*`, once per namespace it touched."""
+    timed = c.finished and c.status != RunStatus.RUNNING.value
+    le = _bucket(c.duration) if timed else NO_DURATION
+    spent = sign * c.duration if timed else 0.0
+    keys = [ALL_NAMESPACES, *dict.fromkeys(n.lower() for n in c.namespaces)]
+    db.executemany(_DAILY_ADD, [(c.day, c.category, ns, c.status, le, sign, spent) for ns in keys])
+    if c.step and c.status in FAILURE_STATUSES:
+        db.executemany(_DAILY_STEPS_ADD, [(c.day, c.category, ns, c.status, c.step, sign) for ns in keys])
+    if sign < 0:
+        db.execute("DELETE FROM daily WHERE day = ? AND runs <= 0", (c.day,))
+        db.execute("DELETE FROM daily_steps WHERE day = ? AND failures <= 0", (c.day,))
+
+
+def _contribution(record: ExecutionRecord, facts: _Facts) -> _Contribution:
+    return _Contribution(
+        day=_day_of(record.started_at.timestamp()),
+        category=record.category,
+        namespaces=tuple(record.namespaces),
+        status=record.status.value,
+        finished=record.finished_at is not None,
+        duration=record.duration_seconds,
+        step=facts.failed_group,
+    )
+
+
+def _stored_contribution(db: sqlite3.Connection, row: Sequence[object]) -> _Contribution:
+    """The contribution of a run as saved before, read back from its `runs` row and namespaces."""
+    seq, started, category, status, duration, finished, group = row
+    namespaces = tuple(str(n) for (n,) in db.execute("SELECT namespace FROM run_namespaces WHERE run = ?", (seq,)))
+    return _Contribution(
+        day=_day_of(float(str(started))),
+        category=str(category),
+        namespaces=namespaces,
+        status=str(status),
+        finished=bool(finished),
+        duration=float(str(duration)),
+        step=None if group is None else str(group),
+    )
+
+
+def _write_side(db: sqlite3.Connection, seq: int, facts: _Facts) -> None:
+    if facts.images:
+        db.executemany("INSERT OR IGNORE INTO run_images (run, image) VALUES (?, ?)", [(seq, i) for i in facts.images])
+    if facts.reasons:
+        db.executemany(
+            "INSERT OR IGNORE INTO run_reasons (run, reason) VALUES (?, ?)", [(seq, r) for r in facts.reasons]
+        )
+
+
+def _archive_day(path: Path) -> date | None:
+    m = re.fullmatch(r"runs-(\d{4}-\d{2}-\d{2})\.jsonl\.gz", path.name)
+    try:
+        return date.fromisoformat(m.group(1)) if m else None
+    except ValueError:
+        return None
+
+
+def _backfill_3(db: sqlite3.Connection, data_dir: Path) -> None:
+    """Fill category, failing step group, images, reasons and the daily aggregates from the stored records,
+    then add the archived runs (pruned before this version) to the daily aggregates."""
+    last = 0
+    while True:
+        rows = db.execute(
+            "SELECT seq, record FROM run_records WHERE seq > ? ORDER BY seq LIMIT 1000", (last,)
+        ).fetchall()
+        for seq, raw in rows:
+            record = ExecutionRecord.model_validate_json(str(raw))
+            facts = _facts(record)
+            db.execute("UPDATE runs SET category = ?, failed_group = ? WHERE seq = ?",
+                       (record.category, facts.failed_group, seq))
+            _write_side(db, seq, facts)
+            _add_daily(db, _contribution(record, facts), 1)
+        if len(rows) < 1000:
+            break
+        last = int(rows[-1][0])
+    newest: date | None = None
+    for path in sorted((data_dir / ARCHIVE_DIR).glob("runs-*.jsonl.gz")):
+        day = _archive_day(path)
+        if day is None:
+            continue
+        try:
+            archived = read_archive(path)
+        except (OSError, ValueError) as exc:
+            logger.warning("daily aggregates: skipped the unreadable archive %s (%s)", path, exc)
+            continue
+        newest = max(newest or day, day)
+        for record in archived:
+            if db.execute("SELECT 1 FROM runs WHERE id = ?", (record.id,)).fetchone() is None:
+                _add_daily(db, _contribution(record, _facts(record)), 1)
+    if newest is not None:  # every run before the day after the newest archive had been pruned
+        _set_pruned_before(db, _day_start(newest + timedelta(days=1)))
+
+
+def _set_pruned_before(db: sqlite3.Connection, cutoff: datetime) -> None:
+    db.execute(
+        "INSERT INTO store_meta (key, value) VALUES ('pruned_before', ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)",
+        (cutoff.timestamp(),),
+    )
+
+
+# Python steps that run after a migration's SQL, by the version it brings the schema to.
+_BACKFILL: dict[int, Callable[[sqlite3.Connection, Path], None]] = {3: _backfill_3}
 
 
 def read_archive(path: Path) -> list[ExecutionRecord]:
@@ -300,6 +561,8 @@ class RecordStore:
                 for statement in _MIGRATIONS[target].split(";"):
                     if statement.strip():
                         db.execute(statement)
+                if target + 1 in _BACKFILL:
+                    _BACKFILL[target + 1](db, self.data_dir)
                 db.execute(f"PRAGMA user_version = {target + 1:d}")
 
     # -- writing -----------------------------------------------------------------------------------
@@ -319,6 +582,10 @@ class RecordStore:
 
     @staticmethod
     def _write(db: sqlite3.Connection, record: ExecutionRecord) -> None:
+        facts = _facts(record)
+        old = db.execute(_OLD_ROW, (record.id,)).fetchone()
+        if old is not None:  # saved before (running, then finished): take back its share of the aggregates
+            _add_daily(db, _stored_contribution(db, old), -1)
         seq: int = db.execute(
             _UPSERT,
             (
@@ -338,10 +605,13 @@ class RecordStore:
                 fold(record.triggered_by),
                 fold(record.caller),
                 None if record.failed_step is None else fold(record.failed_step),
+                record.category,
+                facts.failed_group,
             ),
         ).fetchone()[0]
-        for statement in _DELETE_SIDE:
-            db.execute(statement, (seq,))
+        if old is not None:  # a new run has no side rows: retention deletes them with the run, so a reused seq is clean
+            for statement in _DELETE_SIDE:
+                db.execute(statement, (seq,))
         db.execute("INSERT INTO run_records (seq, record) VALUES (?, ?)", (seq, record.model_dump_json()))
         db.executemany("INSERT OR IGNORE INTO run_tags (run, tag) VALUES (?, ?)", [(seq, fold(t)) for t in record.tags])
         db.executemany(
@@ -350,10 +620,12 @@ class RecordStore:
         db.executemany(
             "INSERT OR IGNORE INTO run_resources (run, ref, name) VALUES (?, ?, ?)", _resource_rows(seq, record)
         )
+        _write_side(db, seq, facts)
         db.execute(
             "INSERT INTO runs_fts (rowid, intent, output, logs, error) VALUES (?, ?, ?, ?, ?)",
             (seq, *_fts_columns(record)),
         )
+        _add_daily(db, _contribution(record, facts), 1)
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -461,20 +733,57 @@ class RecordStore:
         raise RecordError(f"export format must be json or csv, not {fmt!r}")
 
     def metric_rows(
-        self, start: datetime | None = None, end: datetime | None = None
-    ) -> Iterator[tuple[str, RunStatus, float, str | None, bool]]:
-        """(intent, status, duration, failed step, finished?) of runs started in [start, end), for metrics."""
-        sql = "SELECT intent, status, duration_seconds, failed_step, finished_at IS NOT NULL FROM runs WHERE 1"
-        params: list[object] = []
-        if start is not None:
-            sql += " AND started_at >= ?"
-            params.append(start.timestamp())
-        if end is not None:
-            sql += " AND started_at < ?"
-            params.append(end.timestamp())
-        for intent, status, duration, step, finished in self._read(sql + " ORDER BY started_at", params):
-            failed_step = None if step is None else str(step)
-            yield str(intent), RunStatus(str(status)), float(str(duration)), failed_step, bool(finished)
+        self, start: datetime | None = None, end: datetime | None = None, *, query: str = ""
+    ) -> Iterator[MetricRow]:
+        """The runs matching `query` (the search language) that started in [start, end), for metrics."""
+        compiled = compile_query(query)
+        window = (-math.inf if start is None else start.timestamp(), math.inf if end is None else end.timestamp())
+        sql = _METRIC_ROWS.format(ctes=compiled.ctes, where=compiled.where)
+        for intent, status, duration, step, group, finished, category in self._read(sql, (*compiled.params, *window)):
+            yield MetricRow(
+                intent=str(intent),
+                status=RunStatus(str(status)),
+                duration_seconds=float(str(duration)),
+                failed_step=None if step is None else str(step),
+                step_group=None if group is None else str(group),
+                finished=bool(finished),
+                category=str(category),
+            )
+
+    def pruned_before(self) -> datetime | None:
+        """The latest retention cutoff that deleted runs: records before it are only in the archive."""
+        rows = self._read("SELECT value FROM store_meta WHERE key = 'pruned_before'")
+        return datetime.fromtimestamp(float(str(rows[0][0])), UTC) if rows else None
+
+    @staticmethod
+    def _daily_params(
+        first: date | None, last: date | None, category: str | None, namespace: str | None, status: str | None
+    ) -> tuple[object, ...]:
+        """The values for `_DAILY_FIGURES` and `_DAILY_STEPS`: a filter left out (None) matches everything."""
+        days = (first.isoformat() if first else "0000-01-01", last.isoformat() if last else "9999-12-31")
+        return (namespace or ALL_NAMESPACES, *days, category, status)
+
+    def daily_figures(
+        self, first: date | None = None, last: date | None = None, *, category: str | None = None,
+        namespace: str | None = None, status: str | None = None,
+    ) -> list[DailyFigure]:
+        """The daily aggregates of the UTC days first..last (both included), per category, status and bucket.
+
+        Without `namespace` every run counts once; with it, the runs that touched that namespace.
+        """
+        rows = self._read(_DAILY_FIGURES, self._daily_params(first, last, category, namespace, status))
+        return [
+            DailyFigure(str(c), RunStatus(str(s)), float(str(le)), int(str(n)), float(str(total)))
+            for c, s, le, n, total in rows
+        ]
+
+    def daily_steps(
+        self, first: date | None = None, last: date | None = None, *, category: str | None = None,
+        namespace: str | None = None, status: str | None = None,
+    ) -> list[tuple[str, int]]:
+        """Failing steps (verb and kind) of failed, partial and interrupted runs in the daily aggregates."""
+        rows = self._read(_DAILY_STEPS, self._daily_params(first, last, category, namespace, status))
+        return [(str(step), int(str(n))) for step, n in rows]
 
     def summary(self, record_id: str) -> RunSummary:
         return summarize(self.get(record_id))
@@ -483,6 +792,8 @@ class RecordStore:
 
     def apply_retention(self, days: int | None = None, *, now: datetime | None = None) -> RetentionResult:
         """Archive, then delete, every run that started before midnight UTC `days` days ago.
+
+        The daily aggregates stay: metrics over those days still have an answer (`pruned_before`).
 
         One day at a time, under the write lock: the day's archive file is written to a temporary
         file, fsynced and renamed into place before the same records are deleted in the same
@@ -516,6 +827,7 @@ class RecordStore:
                     db.execute("DELETE FROM runs WHERE seq = ?", (seq,))
                     for statement in _DELETE_SIDE:
                         db.execute(statement, (seq,))
+                _set_pruned_before(db, end)  # in the same transaction: metrics know these days are archived
             files.append(path)
             archived += len(rows)
             deleted += len(rows)

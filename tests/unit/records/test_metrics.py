@@ -71,9 +71,11 @@ def test_february_metrics_match_the_hand_computed_values(store: RecordStore) -> 
     assert m.avg_duration_seconds == pytest.approx(330 / 9)
     # nearest rank: ceil(0.95 * 9) = 9th smallest = 100
     assert m.p95_duration_seconds == 100
-    # failing runs with a step: c d -> rollout status (2), e -> scale (1), i -> apply (1); ties by name
-    assert [(s.step, s.failures) for s in m.failing_steps] == [
-        (ROLLOUT, 2), ("kubectl apply -f -", 1), ("kubectl scale deployment/api", 1)
+    # failing runs with a step, by verb and kind: c d -> rollout status (2), e -> scale (1), i -> apply (1);
+    # ties by name; each with the latest full step line as an example
+    assert [(s.step, s.failures, s.example) for s in m.failing_steps] == [
+        ("rollout status deployment", 2, ROLLOUT), ("apply", 1, "kubectl apply -f -"),
+        ("scale deployment", 1, "kubectl scale deployment/api"),
     ]
     assert m.start == datetime(2026, 2, 1, tzinfo=UTC) and m.end == datetime(2026, 3, 1, tzinfo=UTC)
 

@@ -107,10 +107,10 @@ def test_prune_archives_old_runs(data_dir: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_metrics_text_and_json(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run("metrics", "--by-intent", "--data-dir", str(data_dir)) == 0
+    assert run("metrics", "--by-intent", "--from", "2026-01-01", "--data-dir", str(data_dir)) == 0
     out = capsys.readouterr().out
     assert "total 2: 1 succeeded, 1 failed, 0 rolled back; success rate 50.0%" in out
-    assert "kubectl rollout status" in out
+    assert "rollout status deployment  (e.g. kubectl rollout status)" in out
 
     assert run("metrics", "--from", "2026-01-12", "--to", "2026-01-12", "--format", "json",
                "--data-dir", str(data_dir)) == 0

@@ -1,6 +1,6 @@
 """Execution records over MCP: every tool only reads; each body is one call into records/."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 import anyio
@@ -8,7 +8,7 @@ from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
 from operate_mcp.errors import OperateError
-from operate_mcp.records.metrics import Metrics, compute_metrics
+from operate_mcp.records.metrics import Metrics, compute_metrics, today
 from operate_mcp.records.models import ExecutionRecord
 from operate_mcp.records.store import SearchPage
 from operate_mcp.records.summary import RunSummary
@@ -24,7 +24,8 @@ def register(mcp: MCPServer, app: App) -> None:
         mcp,
         title="Search execution records",
         description=(
-            "Search past executions. Qualifiers status:, intent: (glob), tag:, namespace:, resource:, triggered_by:, "
+            "Search past executions. Qualifiers status:, category: (update, scale, ...), intent: (glob), tag:, "
+            "namespace:, resource:, image: (glob), reason: (CrashLoopBackOff, OOMKilled, ...), triggered_by:, "
             "caller:, session:, duration:>60, after:2026-01-01, before:; free text; AND / OR / NOT / -x; parentheses. "
             "Returns a page of runs and facets (counts by status, intent, namespace)."
         ),
@@ -66,8 +67,10 @@ def register(mcp: MCPServer, app: App) -> None:
         mcp,
         title="Execution metrics",
         description=(
-            "Totals, success / failure / rollback counts, success rate, average and p95 duration, optionally per "
-            "intent, and the steps that fail most. Dates are ISO (2026-11-01)."
+            "Totals, success / failure / rollback counts, success rate, average and p95 duration, per category "
+            "(update, scale, ...), optionally per intent, and the steps that fail most (by verb and kind), of the runs "
+            "matching a search query. Dates are ISO (2026-11-01); without start and end the window is today (UTC). "
+            "Windows older than the retention are answered from daily aggregates (source says which)."
         ),
         annotations=READ_ONLY,
     )
@@ -75,15 +78,26 @@ def register(mcp: MCPServer, app: App) -> None:
         start: Annotated[str | None, Field(description="First day counted, ISO date (2026-11-01).")] = None,
         end: Annotated[str | None, Field(description="Last day counted, ISO date.")] = None,
         byIntent: Annotated[bool, Field(description="Also break the figures down per intent.")] = False,
+        query: Annotated[
+            str,
+            Field(description='Which runs, in the search language: "category:update namespace:shop" (docs/search.md).'),
+        ] = "",
     ) -> Metrics:
         lo, hi = _date(start, "start"), _date(end, "end")
-        return await anyio.to_thread.run_sync(lambda: compute_metrics(records, start=lo, end=hi, by_intent=byIntent))
+        if lo is None and hi is None:
+            lo = hi = today()
+        return await anyio.to_thread.run_sync(
+            lambda: compute_metrics(records, start=lo, end=hi, by_intent=byIntent, query=query)
+        )
 
 
-def _date(text: str | None, what: str) -> datetime | None:
+def _date(text: str | None, what: str) -> date | datetime | None:
+    """An ISO date is the whole UTC day (an end date is included); a time without a zone is UTC."""
     if text is None:
         return None
     try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise OperateError(f"{what}={text!r} is not an ISO date such as 2026-11-01") from None
