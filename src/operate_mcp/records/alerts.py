@@ -124,8 +124,18 @@ class FailureAlerts:
         self._worker: threading.Thread | None = None
         self._worker_lock = threading.Lock()
 
-    def alert(self, failure: ExecutionRecord | FailureAlert | Mapping[str, Any]) -> str:
-        """Write the line now (fsynced), queue the webhook call, return the line written."""
+    def alert(
+        self,
+        failure: ExecutionRecord | FailureAlert | Mapping[str, Any],
+        *,
+        event: str = "intent-failure",
+        details: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Write the line now (fsynced), queue the webhook call, return the line written.
+
+        `event` names the webhook payload's type (`operate-mcp.<event>`); `details`, already redacted by the
+        caller, are added to the payload (an anomaly sends `event="anomaly"` and the anomaly itself).
+        """
         if isinstance(failure, ExecutionRecord):
             alert = FailureAlert.from_record(failure)
         elif isinstance(failure, FailureAlert):
@@ -135,7 +145,8 @@ class FailureAlerts:
         line = format_line(alert)
         self._append(line)
         if self.webhook_url is not None:
-            self._enqueue({"type": "operate-mcp.intent-failure", **alert.redacted().model_dump(mode="json")})
+            payload = {**(details or {}), **alert.redacted().model_dump(mode="json")}
+            self._enqueue({"type": f"operate-mcp.{event}", **payload})
         return line
 
     def alert_if_failed(self, record: ExecutionRecord) -> bool:
