@@ -62,21 +62,27 @@ def nodes_manifest(count: int) -> str:
 
 
 def deployment(name: str, replicas: int, fail: str | None) -> str:
+    """Healthy pods go to the benchmark's nodes; crash-looping ones to the bed's own nodes, whose kubelet
+    endpoint kwok serves (their previous logs are read)."""
     labels = f"{{app: {name}" + (f", testbed.operate-mcp.dev/fail: {fail}" if fail else "") + "}"
-    return textwrap.dedent(f"""\
-        apiVersion: apps/v1
-        kind: Deployment
-        metadata: {{name: {name}, namespace: {NAMESPACE}}}
-        spec:
-          replicas: {replicas}
-          selector: {{matchLabels: {{app: {name}}}}}
-          template:
-            metadata: {{labels: {labels}}}
-            spec:
-              nodeSelector: {{operate-mcp.dev/bench: "true"}}
-              tolerations: [{{key: operate-mcp.dev/bench, operator: Exists, effect: NoSchedule}}]
-              containers: [{{name: app, image: "registry.example/app:1.0"}}]
-        """)
+    lines = [
+        "apiVersion: apps/v1",
+        "kind: Deployment",
+        f"metadata: {{name: {name}, namespace: {NAMESPACE}}}",
+        "spec:",
+        f"  replicas: {replicas}",
+        f"  selector: {{matchLabels: {{app: {name}}}}}",
+        "  template:",
+        f"    metadata: {{labels: {labels}}}",
+        "    spec:",
+    ]
+    if not fail:
+        lines += [
+            '      nodeSelector: {operate-mcp.dev/bench: "true"}',
+            "      tolerations: [{key: operate-mcp.dev/bench, operator: Exists, effect: NoSchedule}]",
+        ]
+    lines.append('      containers: [{name: app, image: "registry.example/app:1.0"}]')
+    return "\n".join(lines) + "\n"
 
 
 def wait_for_pods(reader: ClusterReader, want: int, timeout: float = 600) -> None:

@@ -40,6 +40,7 @@ from operate_mcp.kube.context import default_namespace
 from operate_mcp.kube.reader import reader_for
 from operate_mcp.kube.runner import Kubectl
 from operate_mcp.model.session import SessionStatus
+from operate_mcp.observe.cli import add_observe_parsers
 from operate_mcp.records.cli import add_records_parsers
 from operate_mcp.workflows.decide import approve, reject, valid_approvals
 from operate_mcp.workflows.diagnose import diagnose
@@ -341,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_audit_parser(sub)
     add_knowledge_parsers(sub)
     add_records_parsers(sub)
+    add_observe_parsers(sub)
     return parser
 
 

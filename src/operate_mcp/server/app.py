@@ -19,6 +19,7 @@ from operate_mcp.errors import ConfigError, OperateError
 from operate_mcp.knowledge.base import KnowledgeBase
 from operate_mcp.kube.runner import Kubectl
 from operate_mcp.records.alerts import FailureAlert, FailureAlerts
+from operate_mcp.records.anomaly_store import AnomalyStore
 from operate_mcp.records.prometheus import RunMetrics
 from operate_mcp.records.store import RecordStore
 from operate_mcp.workflows.operate import OperateDeps
@@ -51,6 +52,7 @@ class App:
         self.records = RecordStore(settings.data_dir, retention_days=settings.records_retention_days)
         self.alerts = FailureAlerts(settings.data_dir, settings.alert_webhook_url)
         self.metrics = RunMetrics()
+        self.anomalies = AnomalyStore(settings.data_dir, alerts=self.alerts)
         self.knowledge = KnowledgeBase(settings, kubectl=self.kubectl) if settings.knowledge_enabled else None
         # (session id, MCP request id) -> (version, digest) the person was asked to approve
         self.shown: dict[tuple[str, str], tuple[int, str]] = {}
@@ -64,6 +66,7 @@ class App:
             records=self.records,
             alerts=self.alerts,
             metrics=self.metrics,
+            anomalies=self.anomalies,
         )
 
     def start_retention(self) -> None:

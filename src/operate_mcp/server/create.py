@@ -11,7 +11,7 @@ from operate_mcp.config import Settings
 from operate_mcp.identity import os_user
 from operate_mcp.server.app import App, ProviderFactory, default_provider
 from operate_mcp.server.http import add_metrics_route
-from operate_mcp.server.tools import audit, knowledge, operate, remediate, replay, runs
+from operate_mcp.server.tools import anomalies, audit, knowledge, operate, remediate, replay, runs
 
 INSTRUCTIONS = """operate-mcp operates Kubernetes applications safely.
 Call `operate` with a natural-language intent; it returns a proposal with the exact kubectl
@@ -27,6 +27,7 @@ TOOLSETS: tuple[Callable[[MCPServer, App], None], ...] = (
     knowledge.register,
     runs.register,
     audit.register,
+    anomalies.register,
 )
 
 

@@ -23,11 +23,13 @@ from operate_mcp.kube.classifier import classify_command
 from operate_mcp.kube.context import default_namespace
 from operate_mcp.kube.targets import unique_targets
 from operate_mcp.model.command import CommandClass, ProposedCommand, shell_quote
+from operate_mcp.model.observation import Snapshot
 from operate_mcp.model.progress import Progress
 from operate_mcp.model.proposal import ObservedObject, PolicyCheck, RiskAssessment
 from operate_mcp.model.session import CommandOutcome, Executor, Session, SessionStatus, Validation
 from operate_mcp.workflows.decide import valid_approvals
 from operate_mcp.workflows.decision import write_decision_record
+from operate_mcp.workflows.observe import analyze_logs, find_anomalies, outcome_checks_async, snapshot_async
 from operate_mcp.workflows.operate import OperateDeps
 from operate_mcp.workflows.recheck import recheck
 from operate_mcp.workflows.recording import record_execution
@@ -179,6 +181,7 @@ async def execute(deps: OperateDeps, session_id: str, *, actor: str, on_progress
             f"operate(intent={session.intent!r}), or set OPERATE_MCP_DRIFT_MODE=warn"
         )
     save_snapshot(deps.settings.data_dir / "snapshots" / f"{session.id}.json", seen)
+    before = await snapshot_async(deps, session)  # the cluster around the change, for the record
 
     def start(s: Session) -> None:
         # Checked again under the lock: the proposal and its approvals must be the ones preflight saw.
@@ -202,7 +205,7 @@ async def execute(deps: OperateDeps, session_id: str, *, actor: str, on_progress
     _audit(deps, "execution.start", session, actor, {"digest": session.proposal.digest, "drift_warnings": drift})
     outcomes: list[CommandOutcome] = []
     try:
-        return await _run_and_finish(deps, session, commands, outcomes, actor, on_progress)
+        return await _run_and_finish(deps, session, commands, outcomes, actor, on_progress, before)
     except BaseException:
         # Cancelled or crashed mid-way: the session must say so, never stay `executing` under a live pid.
         with anyio.CancelScope(shield=True):
@@ -243,6 +246,7 @@ async def _run_and_finish(
     outcomes: list[CommandOutcome],
     actor: str,
     on_progress: Progress | None,
+    before: Snapshot | None,
 ) -> Session:
     for i, cmd in enumerate(commands, 1):
         if on_progress is not None:
@@ -273,6 +277,7 @@ async def _run_and_finish(
             },
         )
     validation = await _validate(deps, session, outcomes)
+    after = await snapshot_async(deps, session)
     ok_count = sum(o.ok for o in outcomes)
     if ok_count == len(outcomes) and validation.ok:
         final = SessionStatus.EXECUTED_SUCCESSFULLY
@@ -306,6 +311,10 @@ async def _run_and_finish(
             metrics=deps.metrics,
             pattern_hashes=session.proposal.patterns_sha256,
             policy_hashes=session.proposal.policies_sha256,
+            before=before,
+            after=after,
+            log_analysis=await anyio.to_thread.run_sync(analyze_logs, deps, before, after),
+            anomalies_of=lambda r: find_anomalies(deps, r),
         )
         _audit(deps, "record", session, actor, {"record_id": record.id, "status": record.status})
         session.extra["record_id"] = record.id
@@ -317,6 +326,9 @@ async def _run_and_finish(
 
 async def _validate(deps: OperateDeps, session: Session, outcomes: list[CommandOutcome]) -> Validation:
     validation = await _validate_changes(deps, session, outcomes)
+    if any(o.ok for o in outcomes):
+        # What success looks like for this kind of operation (observe/outcomes), and the proposal's own checks.
+        validation.checks += await outcome_checks_async(deps, session)
     if session.remediation is not None:
         # A fix is judged by its findings too: each one the diagnosis cited must be gone.
         remediation = session.remediation

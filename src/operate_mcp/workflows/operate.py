@@ -36,6 +36,7 @@ from operate_mcp.model.proposal import (
 from operate_mcp.model.session import Session, SessionStatus
 from operate_mcp.prompts import load_prompt, prompt_sha256
 from operate_mcp.records.alerts import FailureAlerts
+from operate_mcp.records.anomaly_store import AnomalyStore
 from operate_mcp.records.prometheus import RunMetrics
 from operate_mcp.records.store import RecordStore
 from operate_mcp.workflows.dryrun import dry_run
@@ -76,6 +77,7 @@ class OperateDeps:
     records: RecordStore | None = None
     alerts: FailureAlerts | None = None
     metrics: RunMetrics | None = None
+    anomalies: AnomalyStore | None = None
     # The model's tools during analysis: the kubectl reads and dry-runs, unless a caller hands in others.
     toolset: Toolset = field(init=False)
 

@@ -4,15 +4,15 @@ when it failed, counted. The records package stores records; knowing what a sess
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from operate_mcp.kube.targets import unique_targets
 from operate_mcp.model.observation import Category, LogAnalysis, Snapshot
 from operate_mcp.model.session import CommandOutcome, Session
-from operate_mcp.records.category import categorize
 from operate_mcp.records.alerts import FailureAlerts
+from operate_mcp.records.category import categorize
 from operate_mcp.records.models import (
     FAILURE_STATUSES,
     ArtifactRef,
@@ -221,6 +221,7 @@ def record_execution(
     store: RecordStore,
     alerts: FailureAlerts | None = None,
     metrics: RunMetrics | None = None,
+    anomalies_of: Callable[[ExecutionRecord], Sequence[str]] | None = None,
     **details: Any,
 ) -> ExecutionRecord:
     """Save the record of a finished session (a store error propagates: the data point is the point).
@@ -229,6 +230,8 @@ def record_execution(
     never turns a finished execution into an error. `details` go to `record_from_session`.
     """
     record = record_from_session(session, **details)
+    if anomalies_of is not None:
+        record.anomalies = list(anomalies_of(record))  # judged before it is stored: never against itself
     store.save(record)
     if alerts is not None:
         try:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from operate_mcp.model.command import ProposedCommand
+from operate_mcp.model.observation import Anomaly
 from operate_mcp.model.proposal import CheckedCommand, KnowledgeRef, PolicyCheck, ProposedChanges, RiskAssessment
 from operate_mcp.model.session import Approval, CommandOutcome, Session, SessionStatus, Validation
 from operate_mcp.model.usage import TokenUsage
@@ -39,6 +41,9 @@ class OperateResponse(BaseModel):
     execution: list[CommandOutcome]
     validation: Validation | None
     rollback_plan: list[ProposedCommand]
+    anomalies: list[Anomaly] = Field(
+        default_factory=list, description="what observation found after the execution (check_anomalies)"
+    )
     next_action: str
 
 
@@ -67,9 +72,10 @@ def next_action(session: Session) -> str:
     )
 
 
-def to_response(session: Session) -> OperateResponse:
+def to_response(session: Session, anomalies: Sequence[Anomaly] = ()) -> OperateResponse:
     p = session.proposal
     return OperateResponse(
+        anomalies=list(anomalies),
         session_id=session.id,
         status=session.status,
         version=p.version,

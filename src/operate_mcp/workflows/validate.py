@@ -47,6 +47,7 @@ OWNED_THROUGH = {"deployments": ("replicasets",), "cronjobs": ("jobs",)}
 # Deployments have minReadySeconds. Pods Ready for longer already (per their Ready condition) cost no wait.
 STABLE_SECONDS = 5.0
 POLL_SECONDS = 1.0
+ROLLOUT_POLL_SECONDS = 5  # a rollout is watched in waits this long, the pods judged between them
 MAX_FINDING_CHECKS = 10
 MAX_DETAIL_CHARS = 1_000
 
@@ -85,21 +86,38 @@ def deterministic_checks(
         if t.resource in WORKLOAD_RESOURCES:
             live.append(t)
         if t.resource in ROLLOUT_RESOURCES:
-            argv = ["kubectl", "rollout", "status", f"{t.resource}/{t.name}", f"--timeout={timeout}s"]
-            if t.namespace:
-                argv += ["-n", t.namespace]
-            result = kubectl.run(argv, timeout=timeout + 15)
-            checks.append(
-                Check(
-                    name=f"rollout status {t.resource}/{t.name}",
-                    ok=result.ok,
-                    detail=(result.stdout or result.stderr).strip()[-500:],
-                )
-            )
+            checks.append(_rollout(kubectl, t, deadline, analyzers))
     if live:
         deadline = max(deadline, time.monotonic() + stable_seconds)
         checks += health_checks(kubectl, live, analyzers=analyzers, deadline=deadline, stable_seconds=stable_seconds)
     return checks
+
+
+def _rollout(kubectl: Kubectl, t: Target, deadline: float, analyzers: Sequence[Analyzer]) -> Check:
+    """`kubectl rollout status`, in short waits; between them the analyzers look at the workload's pods,
+    and a rollout whose new pods are failing (crash loop, image pull, ...) stops the wait at once: it
+    will not complete by itself, and the person should hear so in seconds, not at the timeout."""
+    name = f"rollout status {t.resource}/{t.name}"
+    namespace = t.namespace or default_namespace(kubectl)
+    resources = list(
+        dict.fromkeys([*resources_read(analyzers), "pods", t.resource, *OWNED_THROUGH.get(t.resource, ())])
+    )
+    while True:
+        wait = max(1, min(ROLLOUT_POLL_SECONDS, int(deadline - time.monotonic())))
+        argv = ["kubectl", "rollout", "status", f"{t.resource}/{t.name}", f"--timeout={wait}s", "-n", namespace]
+        result = kubectl.run(argv, timeout=wait + 15)
+        detail = (result.stdout or result.stderr).strip()[-500:]
+        if result.ok or time.monotonic() >= deadline:
+            return Check(name=name, ok=result.ok, detail=detail)
+        health = _read_health(kubectl, {namespace: [t]}, resources, analyzers, _PodWatch(STABLE_SECONDS))
+        failing = [f for f in health.findings.values() if f.failing and f.kind == "Pod"]
+        if failing:
+            why = "; ".join(f"{f.subject}: {f.problem}" for f in failing[:3])
+            return Check(
+                name=name,
+                ok=False,
+                detail=redact_text(f"stopped waiting: its pods are failing ({why}). {detail}")[:500],
+            )
 
 
 def _presence(kubectl: Kubectl, t: Target, *, expect_gone: bool) -> Check:

@@ -24,6 +24,7 @@ REFUSED = [
     ("runs_summary", {"id": "run-0000000000000-deadbeef"}, "no run 'run-0000000000000-deadbeef'"),
     ("metrics", {"start": "yesterday"}, "is not an ISO date"),
     ("audit_verify", {"days": 0}, "days must be 1 or more"),
+    ("check_anomalies", {"since": "yesterday"}, "is neither a date"),
 ]
 
 

@@ -117,7 +117,9 @@ def register(mcp: MCPServer, app: App) -> None:
                 "give an intent (operate(intent='scale api in shop to 5')), or a sessionId with "
                 "refinedIntent, executeChoice=1 or rollback=1"
             )
-        return to_response(session)
+        record_id = session.extra.get("record_id")
+        found = app.anomalies.for_run(record_id) if isinstance(record_id, str) else []
+        return to_response(session, found)
 
 
 def alert_failure(app: App) -> OnError:
