@@ -232,8 +232,11 @@ def _run_summary(args: argparse.Namespace) -> int:
 
 def _print_summary(summary: RunSummary) -> None:
     console = _console()
-    console.print(Text(summary.one_line, style="bold"))
+    console.print(Text(f"{summary.mark} {summary.one_line}", style="bold"))
+    if summary.first_error:
+        console.print(Text("first error: ", style="dim").append(summary.first_error))
     for title, lines in (("key events", summary.key_events), ("errors", summary.errors),
+                         ("error templates", summary.top_templates), ("anomalies", summary.anomalies),
                          ("suggestions", summary.suggestions)):
         if lines:
             console.print(Text(f"{title}:", style="dim"))

@@ -8,16 +8,31 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from operate_mcp.model.command import shell_quote
 from operate_mcp.records.models import CommandRecord, ExecutionRecord, RunStatus
 
 
+MARKS = {
+    RunStatus.SUCCEEDED: "✓",
+    RunStatus.ROLLED_BACK: "↺",
+    RunStatus.RUNNING: "…",
+    RunStatus.PARTIAL: "!",
+    RunStatus.FAILED: "✗",
+    RunStatus.INTERRUPTED: "✗",
+}
+MAX_TEMPLATES = 5
+
+
 class RunSummary(BaseModel):
     id: str
     status: RunStatus
+    mark: str = ""  # ✓ succeeded, ↺ rolled back, ! partial, ✗ failed or interrupted; ⚠ added with anomalies
     one_line: str
+    first_error: str | None = None  # the first error line its logs show after the change
+    top_templates: list[str] = Field(default_factory=list)  # the commonest error templates, new ones marked
+    anomalies: list[str] = Field(default_factory=list)
     key_events: list[str]
     errors: list[str]
     suggestions: list[str]
@@ -198,10 +213,22 @@ def summarize(record: ExecutionRecord) -> RunSummary:
             errors.append(f"step {c.index}: {last}")
     errors += [f"check {c.name}: {c.detail}" for c in record.outcome_checks if not c.ok and c.detail]
     suggestions = [s for rule in RULES for s in rule(record)]
+    first_error = next((a.first_error for a in record.log_analysis if a.first_error), None)
+    counts: dict[str, tuple[int, bool]] = {}
+    for a in record.log_analysis:
+        for t in a.templates:
+            count, new = counts.get(t.template, (0, False))
+            counts[t.template] = (count + t.count, new or t.new)
+    top = sorted(counts.items(), key=lambda item: (-item[1][1], -item[1][0]))[:MAX_TEMPLATES]
+    mark = MARKS.get(record.status, "?") + ("⚠" if record.anomalies else "")
     return RunSummary(
         id=record.id,
         status=record.status,
+        mark=mark,
         one_line=line,
+        first_error=first_error,
+        top_templates=[f"{'NEW ' if new else ''}(x{count}) {template}" for template, (count, new) in top],
+        anomalies=list(record.anomalies),
         key_events=events,
         errors=list(dict.fromkeys(errors)),
         suggestions=list(dict.fromkeys(suggestions)),

@@ -272,3 +272,25 @@ def test_searches_and_saves_from_several_threads_share_one_store(store: RecordSt
 
     assert errors == []
     assert store.search("tag:t").total == 100
+
+
+def test_a_summary_shows_the_first_error_the_top_templates_and_a_status_mark(store: RecordStore) -> None:
+    from operate_mcp.model.observation import LogAnalysis, TemplateCount
+
+    analysis = LogAnalysis(
+        pod="web-1", namespace="shop", container="web", errors=3, lines=10,
+        first_error="ERROR cannot connect to database host=db",
+        templates=[TemplateCount(template="cannot connect to database host=<*>", count=2),
+                   TemplateCount(template="panic: <*>", count=1, new=True)],
+    )
+    failed = record(1, status=RunStatus.FAILED, intent="deploy web", log_analysis=[analysis],
+                    anomalies=["anom-1-abc"])
+    store.save(failed)
+    summary = store.summary(failed.id)
+    assert summary.mark == "✗⚠"
+    assert summary.first_error == "ERROR cannot connect to database host=db"
+    assert summary.top_templates == ["NEW (x1) panic: <*>", "(x2) cannot connect to database host=<*>"]
+    assert summary.anomalies == ["anom-1-abc"]
+    ok = record(2, status=RunStatus.SUCCEEDED, intent="deploy web")
+    store.save(ok)
+    assert store.summary(ok.id).mark == "✓" and store.summary(ok.id).first_error is None
