@@ -13,7 +13,6 @@ from pydantic import BaseModel, Field
 from operate_mcp.model.command import shell_quote
 from operate_mcp.records.models import CommandRecord, ExecutionRecord, RunStatus
 
-
 MARKS = {
     RunStatus.SUCCEEDED: "✓",
     RunStatus.ROLLED_BACK: "↺",
