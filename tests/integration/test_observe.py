@@ -5,9 +5,11 @@ hosted LLM (unreachable here)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from mcp import Client
@@ -143,3 +145,52 @@ async def test_an_update_whose_new_pods_crash_loop_fails_its_outcome_checks_and_
     assert len(files) >= 2
     alerts = (settings.data_dir / "alerts" / "intent-failures.log").read_text()
     assert "anomaly-P1" in alerts
+
+
+async def test_watch_records_a_late_regression_as_an_anomaly_of_the_run_that_touched_it(
+    testbed, namespace, settings, tmp_path
+):
+    """A clean update; ten minutes later (here: at once) the workload's pods start crash-looping. `watch`
+    finds it and files it under the run that touched the workload, marked late."""
+    testbed.kubectl_run("apply", "-f", "-", stdin=deployment("web", namespace))
+    testbed.kubectl_run("rollout", "status", "deployment/web", "-n", namespace, "--timeout=90s", timeout=100)
+    set_image = ["kubectl", "set", "image", "deployment/web", "web=nginx:1.27.3", "-n", namespace]
+    done = await execute_over_mcp(settings, [{"argv": set_image, "description": "new image"}])
+    assert done["status"] == "executed_successfully" and done["anomalies"] == []
+    run = only_record(settings)
+
+    testbed.kubectl_run("patch", "deployment", "web", "-n", namespace, "-p", CRASH)
+    deadline = time.monotonic() + 60
+    while "CrashLoopBackOff" not in testbed.kubectl_run("get", "pods", "-n", namespace, "-o", "yaml").stdout:
+        assert time.monotonic() < deadline, "the bed's failure switch never crashed the pods"
+        time.sleep(2)
+
+    env = {
+        **os.environ,
+        "OPERATE_MCP_DATA_DIR": str(settings.data_dir),
+        "HOME": str(tmp_path),
+        "OPERATE_MCP_KUBECONFIG": str(testbed.kubeconfig),
+        "OPERATE_MCP_KUBECTL": testbed.kubectl,
+        "OPERATE_MCP_KNOWLEDGE_ENABLED": "false",
+    }
+    watched = subprocess.run(
+        [sys.executable, "-m", "operate_mcp", "watch", "--once"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert watched.returncode == 0, watched.stderr
+    assert "late anomal" in watched.stdout and "failure_state (late)" in watched.stdout, watched.stdout
+    listed = subprocess.run(
+        [sys.executable, "-m", "operate_mcp", "anomalies", "--format", "json", "-n", namespace],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    page = json.loads(listed.stdout)
+    late = [a for a in page["anomalies"] if a["late"]]
+    assert late and all(a["run_id"] == run.id for a in late)
+    assert any(a["rule"] == "failure_state" and "CrashLoopBackOff" in a["actual"] for a in late)
