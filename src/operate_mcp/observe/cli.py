@@ -13,7 +13,7 @@ from operate_mcp.model.observation import CATEGORIES, Anomaly
 from operate_mcp.records.alerts import FailureAlerts
 from operate_mcp.records.anomaly_store import AnomalyStore
 from operate_mcp.records.store import RecordStore
-from operate_mcp.workflows.anomalies import list_anomalies, parse_duration, watch
+from operate_mcp.workflows.anomalies import list_anomalies, parse_duration, recheck_run, watch
 from operate_mcp.workflows.operate import OperateDeps
 from operate_mcp.workflows.sessions import SessionStore
 
@@ -25,6 +25,7 @@ def add_observe_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     an.add_argument("--severity", choices=("P1", "P2", "P3"), help="minimum severity: P2 means P1 and P2")
     an.add_argument("--namespace", "-n")
     an.add_argument("--run", help="only the anomalies of this run (run-...)")
+    an.add_argument("--recheck", action="store_true", help="with --run: judge that run again with today's rules")
     an.add_argument("--limit", type=int, default=50)
     an.add_argument("--format", choices=("text", "json"), default="text")
     add_data_dir_option(an)
@@ -71,8 +72,13 @@ def anomaly_lines(a: Anomaly) -> list[str]:
 
 
 def _anomalies(args: argparse.Namespace) -> int:
+    deps = _deps(args)
+    if args.recheck:
+        if not args.run:
+            raise OperateError("--recheck needs --run RUN_ID: the run to judge again")
+        recheck_run(deps, args.run)
     page = list_anomalies(
-        _deps(args),
+        deps,
         since=args.since,
         category=args.category,
         severity=args.severity,
