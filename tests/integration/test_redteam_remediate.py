@@ -174,9 +174,9 @@ async def test_a_merge_key_restart_patch_kubectl_runs_as_scale_to_zero_needs_a_p
         )
     now = testbed.kubectl_run("get", "deployment", "api", "-n", namespace, "-o", "json")
     assert json.loads(now.stdout)["spec"]["replicas"] == 1, "the patch ran as a trivial restart, nobody asked"
-    assert not done.is_error, done.content
-    assert done.structured_content["session"]["status"] == "rejected"
-    assert found.structured_content["session"]["risk"]["tier"] == "medium"
+    # Policies cannot read the patch as kubectl does either (knowledge/changes.py): an unknown change, blocked.
+    assert done.is_error and "blocked by policy" in str(done.content), done.content
+    assert found.structured_content["session"]["risk"]["tier"] == "critical"  # raise-tier policies fail closed too
     assert assess_risk([ProposedCommand(argv=fix, description="x")], [], [], Settings()).tier.value == "medium"
 
 

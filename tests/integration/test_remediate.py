@@ -296,8 +296,8 @@ async def test_within_the_operators_limits_a_fix_runs_without_a_person(testbed, 
     result = await remediate(
         deps, "web returns nothing", namespace=namespace, target=None, caller="alice", triggered_by="test"
     )
-    assert result.session["status"] == "executed_successfully", result.session
-    assert [a["method"] for a in result.session["approvals"]] == ["auto(remediate)"]
+    assert result.session is not None and result.session.status.value == "executed_successfully", result.session
+    assert [a.method for a in result.session.approvals] == ["auto(remediate)"]
     assert result.rechecked and all(c.gone for c in result.rechecked)
 
 
@@ -310,6 +310,7 @@ async def test_outside_the_operators_namespaces_the_fix_waits_for_a_person(testb
     result = await remediate(
         deps, "web returns nothing", namespace=namespace, target=None, caller="alice", triggered_by="test"
     )
-    assert result.session["status"] == "proposed" and result.session["approvals"] == []
+    assert result.session is not None
+    assert result.session.status.value == "proposed" and result.session.approvals == []
     selector = testbed.kubectl_run("get", "service", "web", "-n", namespace, "-o", "jsonpath={.spec.selector.app}")
     assert selector.stdout == "web-v2"

@@ -2,25 +2,40 @@
 
 `kubectl scale --replicas=500`, a manifest with `replicas: 500` and a patch setting `/spec/replicas`
 all become a change with `replicas: 500`; `set image`, manifests and patches all fill `images`.
-Policies (CEL) evaluate over these dicts, so every key is always present (None when unknown).
+Policies (CEL) evaluate over these dicts, so every key is always present (None when the command does not set
+it). A change we cannot read exactly as kubectl and the API server read it (a YAML patch with merge keys or tags,
+a replica count reset to its default, a JSON patch `copy`) carries `parse_error`: it is unknown, and every
+policy fails on it (knowledge/policies.py), since null there would read as "unchanged".
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import yaml
-
 from operate_mcp.errors import CommandRejected
 from operate_mcp.kube.classifier import ParsedCommand, ResourceRef, parse_kubectl
 from operate_mcp.kube.manifests import ManifestError, parse_manifests
+from operate_mcp.manifest_stream import HOW_TO_WRITE, read_documents
 from operate_mcp.model.command import ProposedCommand
 from operate_mcp.model.resources import kind_of, resource_of_kind
 
 _CONTAINER_KEYS = ("containers", "initContainers", "ephemeralContainers")
+# Replica fields under spec, and the change key each fills ("instances" first: "replicas" wins when both are set).
+_REPLICA_KEYS = {
+    "instances": "replicas",
+    "replicas": "replicas",
+    "minReplicas": "min_replicas",
+    "minReplicaCount": "min_replicas",
+    "maxReplicas": "max_replicas",
+    "maxReplicaCount": "max_replicas",
+}
+_REPLICA_PARENT = ["spec"]
+_REPLICA_POINTERS = [["spec", key] for key in _REPLICA_KEYS]
+_HOW_TO_PATCH = "write it as a JSON object, or a JSON patch list of add/replace/remove, with whole numbers"
 _IMAGE_RE = re.compile(
     r"^(?P<name>[^@]+?)(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[A-Za-z0-9_+.-]+:[0-9a-fA-F]+))?$"
 )
@@ -54,10 +69,13 @@ def _images_in(node: Any) -> list[dict[str, Any]]:
 
 
 def _int(value: Any) -> int | None:
+    """A replica count as the API server takes it: a whole JSON number (`1e3` and `0.0` arrive as 1000 and 0)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
     if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
         return int(value)
     return None
@@ -118,33 +136,152 @@ def _manifest_objects(stdin: str) -> tuple[list[dict[str, Any]], str]:
         return [], str(exc)
 
 
-def _patch_effect(change: dict[str, Any], patch_text: str, patch_type: str | None) -> None:
-    """What a patch sets: merge/strategic patches read like manifests; JSON patches by path."""
+class _Unreadable(Exception):
+    """A patch body we cannot read exactly as kubectl sends it."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("a key appears twice in one object, and decoders differ on which one counts")
+    return dict(pairs)
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_STRICT_JSON = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_not_json)
+
+
+def _patch_body(text: str) -> Any:
+    """The patch as the API server receives it. kubectl sends a `-p` that starts with `{` as written (JSON);
+    anything else it converts from YAML with go-yaml v2, which reads merge keys, tags, anchors and numbers
+    (`1e3`) otherwise than PyYAML: manifest_stream reads YAML the way go-yaml does and refuses the rest."""
+    if text.lstrip(" \t\r\n").startswith("{"):
+        try:
+            return _STRICT_JSON.decode(text)
+        except ValueError as exc:
+            why = f"it starts with '{{', so kubectl sends it as written, and it is not strict JSON ({exc})"
+            raise _Unreadable(why) from None
     try:
-        body = yaml.safe_load(patch_text)
-    except yaml.YAMLError as exc:
-        change["parse_error"] = f"patch is not valid JSON/YAML: {exc}"
+        documents = read_documents(text)
+    except ManifestError as exc:
+        reason = str(exc).replace("of the manifest", "of the patch").removesuffix(f"; {HOW_TO_WRITE}")
+        raise _Unreadable(f"read as YAML the way kubectl reads it, {reason}") from None
+    if len(documents) != 1:
+        raise _Unreadable(f"it holds {len(documents)} YAML documents where kubectl reads one")
+    return documents[0].value
+
+
+def _replicas_set(fragment: Any, doubts: list[str]) -> dict[str, int]:
+    """The replica fields a patch fragment sets. Null (the API server resets the field to its default) or
+    a value that is not a whole number leaves the count unknown: a doubt, never "unchanged"."""
+    if not isinstance(fragment, dict) or "spec" not in fragment:
+        return {}
+    spec = fragment["spec"]
+    if not isinstance(spec, dict):
+        doubts.append("it sets spec to null" if spec is None else "it sets spec to something not an object")
+        return {}
+    found: dict[str, int] = {}
+    for key, field in _REPLICA_KEYS.items():
+        if key in spec:
+            value = _int(spec[key])
+            if spec[key] is None:
+                doubts.append(f"it sets spec.{key} to null, which the API server resets to its default")
+            elif value is None:
+                doubts.append(f"it sets spec.{key} to {json.dumps(spec[key])}, not a whole number")
+            else:
+                found[field] = value
+    return found
+
+
+def _directives(body: Any, doubts: list[str]) -> None:
+    """Strategic-merge directives that replace or delete what the patch does not spell out."""
+    spec = body.get("spec") if isinstance(body, dict) else None
+    for where, node in (("the patch", body), ("spec", spec)):
+        if isinstance(node, dict):
+            for key in ("$patch", "$retainKeys"):
+                if key in node:
+                    doubts.append(f"{where} carries the directive {key}, which drops fields it does not name")
+
+
+def _pointer(path: Any, doubts: list[str]) -> list[str] | None:
+    if not isinstance(path, str) or (path and not path.startswith("/")):
+        doubts.append(f"the path {json.dumps(path)} is not a JSON pointer")
+        return None
+    return [t.replace("~1", "/").replace("~0", "~") for t in path.split("/")[1:]] if path else []
+
+
+def _nested(tokens: list[str], value: Any) -> Any:
+    """The value placed at its path, so a fragment reads like a merge patch (an index under a container
+    list becomes a one-item list)."""
+    node = value
+    for i in range(len(tokens) - 1, -1, -1):
+        index = tokens[i].isdigit() or tokens[i] == "-"
+        node = [node] if index and i > 0 and tokens[i - 1] in _CONTAINER_KEYS else {tokens[i]: node}
+    return node
+
+
+def _json_patch_fragments(ops: Any, doubts: list[str]) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Each add/replace as a fragment, plus images set at an `.../image` path outside a container list.
+    copy and move take their value from the stored object, and removing a replica count resets it: doubts."""
+    if not isinstance(ops, list):
+        doubts.append("a JSON patch (--type=json) is a list of operations")
+        return [], []
+    fragments: list[Any] = []
+    images: list[dict[str, Any]] = []
+    for op in ops:
+        if not isinstance(op, dict):
+            doubts.append("an operation is not a JSON object")
+            continue
+        kind, tokens = op.get("op"), _pointer(op.get("path"), doubts)
+        if kind == "test" or tokens is None:
+            continue
+        if kind in ("add", "replace"):
+            fragment = _nested(tokens, op.get("value"))
+            fragments.append(fragment)
+            if tokens == _REPLICA_PARENT[: len(tokens)] and not _replica_keys_in(fragment):
+                doubts.append(f"it {kind}s {op.get('path') or 'the whole object'} without a replica count, "
+                              "which resets it to its default")
+            if tokens[-1:] == ["image"] and isinstance(op.get("value"), str) and not _images_in(fragment):
+                images.append(image_ref(op["value"]))
+        elif kind == "remove":
+            if any(tokens == watched[: len(tokens)] for watched in _REPLICA_POINTERS):
+                doubts.append(f"it removes {op.get('path') or 'the whole object'}, which resets the replica count")
+        else:
+            doubts.append(f"the operation {json.dumps(kind)} takes its value from the stored object or is not one "
+                          "the API server knows")
+    return fragments, images
+
+
+def _replica_keys_in(fragment: Any) -> bool:
+    spec = fragment.get("spec") if isinstance(fragment, dict) else None
+    return isinstance(spec, dict) and any(k in spec for k in _REPLICA_KEYS)
+
+
+def _patch_effect(change: dict[str, Any], patch_text: str, patch_type: str | None) -> None:
+    """What a patch sets, read as kubectl sends it. Whatever we cannot read exactly leaves the change
+    unknown (`parse_error`), and every policy fails closed on it (knowledge/policies.py)."""
+    try:
+        body = _patch_body(patch_text)
+    except _Unreadable as exc:
+        change["parse_error"] = f"the patch (-p) cannot be read exactly as kubectl reads it: {exc}; {_HOW_TO_PATCH}"
         return
     change["patch"] = body
-    if patch_type == "json" or isinstance(body, list):
-        for op in body if isinstance(body, list) else []:
-            if not isinstance(op, dict) or op.get("op") not in ("add", "replace"):
-                continue
-            path, value = str(op.get("path", "")), op.get("value")
-            if path == "/spec/replicas":
-                change["replicas"] = _int(value)
-            elif path in ("/spec/maxReplicas", "/spec/maxReplicaCount"):
-                change["max_replicas"] = _int(value)
-            elif path in ("/spec/minReplicas", "/spec/minReplicaCount"):
-                change["min_replicas"] = _int(value)
-            elif path.endswith("/image") and isinstance(value, str):
-                change["images"].append(image_ref(value))
-            elif isinstance(value, (dict, list)):
-                change["images"] += _images_in(value)
-        return
-    change.update({k: v for k, v in _replica_fields(body).items() if v is not None})
-    change["images"] = _images_in(body)
-    change["labels"] = _labels(body)
+    doubts: list[str] = []
+    if (patch_type or "").lower() == "json" or isinstance(body, list):
+        fragments, images = _json_patch_fragments(body, doubts)
+    else:
+        _directives(body, doubts)
+        fragments, images = [body], []
+    for fragment in fragments:
+        change.update(_replicas_set(fragment, doubts))
+        images += _images_in(fragment)
+        change["labels"].update(_labels(fragment))
+    change["images"] = images
+    if doubts:
+        change["parse_error"] = f"the patch (-p): {'; '.join(doubts)}; {_HOW_TO_PATCH}"
 
 
 def changes_for(index: int, command: ProposedCommand) -> list[dict[str, Any]]:

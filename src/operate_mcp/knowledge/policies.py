@@ -7,7 +7,9 @@ Each rule sees four variables:
   ns        the change's namespace: {name, labels, production}
   config    {production_namespaces}
 A rule whose `match` is false does not apply; otherwise `expression` must be true. A rule that
-cannot be evaluated counts as violated (fail closed), with the CEL error in the message.
+cannot be evaluated counts as violated (fail closed), with the CEL error in the message. So does every
+policy for a change whose effect cannot be read (`change.parse_error`: a patch kubectl reads otherwise
+than we could, a manifest we cannot read): null fields there mean "unknown", not "unchanged".
 CEL is evaluated by the CEL library (common-expression-language), never by Python eval.
 """
 
@@ -29,6 +31,7 @@ NamespaceLabels = Callable[[str], Mapping[str, str]]
 MAX_LISTED_VIOLATIONS = 5
 PRODUCTION_LABEL_KEYS = ("environment", "env", "operate-mcp.dev/environment")
 PRODUCTION_LABEL_VALUES = ("production", "prod")
+_UNKNOWN = "what it changes cannot be read, so it may break this policy"
 
 
 class PolicyRuleError(KnowledgeError):
@@ -169,6 +172,8 @@ def evaluate_policies(
     for policy in policies:
         violations: list[str] = []
         for variables in contexts:
+            if variables["change"]["parse_error"]:  # unknown: it may change anything, so no rule can pass it
+                violations.append(f"{describe(variables['change'])}: {_UNKNOWN}: {variables['change']['parse_error']}")
             for i in range(len(policy.rules)):
                 problem = _evaluate_rule(policy, i, variables)
                 if problem:

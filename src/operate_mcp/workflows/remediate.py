@@ -41,6 +41,7 @@ from operate_mcp.model.session import Session
 from operate_mcp.model.tool_call import ToolCall
 from operate_mcp.prompts import load_prompt
 from operate_mcp.redact import redact_text
+from operate_mcp.untrusted import inert
 from operate_mcp.workflows.decide import approve
 from operate_mcp.workflows.diagnose import Diagnosis, diagnose
 from operate_mcp.workflows.display import escaped, finding_lines
@@ -53,6 +54,7 @@ from operate_mcp.workflows.operate import (
     check_commands,
 )
 from operate_mcp.workflows.recheck import family
+from operate_mcp.workflows.response import OperateResponse, to_response
 
 PROMPT = "remediate-system"
 MAX_FINDINGS_SHOWN = 25
@@ -68,7 +70,6 @@ _NAMING_ARGUMENTS = frozenset(
 _WRAPPED = re.compile(
     r'\A\$ [^\n]*\n\[[^\n]*\]\n<cluster-data source="[^"]*" trust="untrusted">\n(.*)\n</cluster-data>\Z', re.S
 )
-_CLOSING = re.compile(r"<(\s*)/")  # any closing tag in cluster text: it could end the block it is shown in
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _TARGET = re.compile(r"^(?:[A-Za-z][A-Za-z0-9.]*/)?[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
@@ -94,7 +95,9 @@ class RemediateResult(BaseModel):
         description="the fix's session: approve and run it with "
         "operate(sessionId, executeChoice=1) or remediate(sessionId, executeChoice=1)",
     )
-    session: Any | None = Field(default=None, description="the fix as an operate proposal (commands, dry-run, risk)")
+    session: OperateResponse | None = Field(
+        default=None, description="the fix as an operate proposal (commands, dry-run, risk)"
+    )
     rechecked: list[FindingCheck] = Field(default_factory=list, description="after execution: is each finding gone")
     next_action: str = ""
 
@@ -153,7 +156,7 @@ def _flat(text: str) -> str:
 def _as_shown(text: str) -> str:
     """Cluster text as the model is shown it: redacted on its own (one odd line never masks its neighbours),
     non-printable characters escaped, and no closing tag that could end the untrusted block."""
-    return _CLOSING.sub(r"<\1\\/", escaped(redact_text(text)))
+    return escaped(inert(redact_text(text)))
 
 
 def in_scope(findings: Sequence[Finding], target: str | None) -> list[Finding]:
@@ -332,6 +335,8 @@ async def remediate(
         dry_runs=dry_runs,
         prompt=PROMPT,
     )
+    if deps.metrics is not None:
+        deps.metrics.observe_usage(proposal.token_usage, purpose="remediate")
     remediation = Remediation(
         symptom=symptom,
         namespace=ns,
@@ -388,9 +393,6 @@ async def auto_execute(deps: OperateDeps, session: Session) -> Session:
 
 def result_of(session: Session, analyzers_run: Sequence[str]) -> RemediateResult:
     """A remediate session as the tool returns it; the fix is shown as `operate` shows a proposal."""
-    # lazy: response.py shapes operate's answer; importing it at the top would tie this module to it for one call
-    from operate_mcp.workflows.response import to_response
-
     r = session.remediation
     if r is None:
         raise SessionError(f"session {session.id} is not a remediate session; read it with operate(sessionId)")
@@ -408,7 +410,7 @@ def result_of(session: Session, analyzers_run: Sequence[str]) -> RemediateResult
         model=session.proposal.provider,
         note="" if has_fix or r.status != "active" else "the model proposed no fix; read its analysis",
         session_id=session.id,
-        session=response.model_dump(mode="json") if has_fix else None,
+        session=response if has_fix else None,
         rechecked=r.rechecked,
         next_action=response.next_action,
     )
