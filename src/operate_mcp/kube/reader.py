@@ -20,14 +20,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from operate_mcp import tracing
 from operate_mcp.kube.context import kubeconfig_key, kubeconfig_paths
 from operate_mcp.kube.preflight import KubeconfigInvalid
 from operate_mcp.kube.runner import Kubectl
 from operate_mcp.kube.secrets import is_secret_resource
 from operate_mcp.model.resources import RESOURCES, Resource
-from operate_mcp.redact import redact, redact_plain, redact_text
+from operate_mcp.redact import MASK, redact, redact_plain, redact_text
 
-__all__ = ["ClusterReader", "Listing", "reader_for"]
+__all__ = ["ClusterReader", "Listing", "ReadFailed", "reader_for"]
 
 # The version each group is read at (the analyzers read the fields of these versions).
 VERSIONS: Mapping[str, str] = {
@@ -63,6 +64,10 @@ CLUSTER_SCOPED = frozenset(
         "gatewayclasses",
         "validatingwebhookconfigurations",
         "mutatingwebhookconfigurations",
+        "priorityclasses",
+        "certificatesigningrequests",
+        "runtimeclasses",
+        "apiservices",
     }
 )
 SECRET_NAMES = "secretnames"  # noqa: S105  pseudo-resource: Secrets by name only (metadata list, annotations dropped)
@@ -71,6 +76,8 @@ LOG_TIMEOUT = 5.0
 PAGE = 2000  # items per list page: big namespaces come in a few pages, never one giant response
 # What is left of a private key whose BEGIN line fell before the tail that was read.
 _HEADLESS_KEY = re.compile(r"\A[\s\S]*?-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"  # what kubectl asks for its columns
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 @dataclass
@@ -126,8 +133,10 @@ class ClusterReader:
         method, url, headers, body, post = self._client.param_serialize(
             "GET", path, query_params=query, header_params={"Accept": accept}, auth_settings=["BearerToken"]
         )
-        response = self._client.call_api(method, url, headers, body, post, _request_timeout=timeout)
-        data: bytes = response.read()
+        with tracing.cluster_read(path) as span:
+            response = self._client.call_api(method, url, headers, body, post, _request_timeout=timeout)
+            data: bytes = response.read()
+            span.set_attribute("http.response.status_code", int(response.status))
         if not 200 <= response.status < 300:
             raise _HttpError(response.status, str(response.reason or ""), data)
         return data
@@ -206,6 +215,111 @@ class ClusterReader:
             return Listing(error=_why(exc, "pod metrics", namespace))
         return Listing(items=[i for i in body.get("items") or () if isinstance(i, dict)])
 
+    def read(
+        self,
+        r: Resource,
+        namespace: str | None,
+        *,
+        name: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        table: bool = False,
+    ) -> dict[str, Any]:
+        """One object, or a list (every page), as JSON or as the API server's Table (kubectl's own columns).
+
+        Raises `ReadFailed`. A Secret's values never leave here: `data` and `stringData` keep their keys
+        only, and a Table row carries its object's name and namespace, nothing else."""
+        path = self._path(r, namespace) + (f"/{name}" if name else "")
+        base: list[tuple[str, str]] = []
+        if label_selector:
+            base.append(("labelSelector", label_selector))
+        if field_selector:
+            base.append(("fieldSelector", field_selector))
+        version = VERSIONS.get(r.group, "v1")
+        api_version = f"{r.group}/{version}" if r.group else version
+        query = base if name else [*base, ("limit", str(PAGE))]
+        merged: dict[str, Any] | None = None
+        while True:
+            try:
+                body = json.loads(self._get(path, query, TABLE if table else "application/json", REQUEST_TIMEOUT))
+            except _HttpError as exc:
+                raise ReadFailed(exc.status, redact_text(exc.message or exc.reason)[:300]) from exc
+            except Exception as exc:
+                raise ReadFailed(None, redact_text(str(exc))[:300]) from exc
+            if not isinstance(body, dict):
+                raise ReadFailed(None, "the API server's answer is not a JSON object")
+            if table:
+                body["rows"] = [_bare_row(row) for row in body.get("rows") or () if isinstance(row, dict)]
+            elif name:
+                body.setdefault("kind", r.kind)
+                body.setdefault("apiVersion", api_version)
+                return _keys_only(body)
+            else:
+                items = [i for i in body.get("items") or () if isinstance(i, dict)]
+                for item in items:
+                    item.setdefault("kind", r.kind)
+                    item.setdefault("apiVersion", api_version)
+                body = {
+                    "apiVersion": "v1",
+                    "kind": "List",
+                    "items": [_keys_only(i) for i in items],
+                    "metadata": {"continue": (body.get("metadata") or {}).get("continue")},
+                }
+            key = "rows" if table else "items"
+            if merged is None:
+                merged = body
+            else:
+                merged[key].extend(body[key])
+            token = (body.get("metadata") or {}).get("continue")
+            if name or not token:
+                (merged.get("metadata") or {}).pop("continue", None)
+                return merged
+            query = [*base, ("limit", str(PAGE)), ("continue", str(token))]
+
+    def log_text(
+        self,
+        namespace: str,
+        pod: str,
+        *,
+        container: str | None,
+        previous: bool,
+        tail: int,
+        limit_bytes: int,
+        since_seconds: int | None = None,
+    ) -> str:
+        """A container's log as `kubectl logs` prints it, redacted whole (a private key spans lines).
+        Raises `ReadFailed`."""
+        query = [("tailLines", str(tail)), ("limitBytes", str(limit_bytes)), ("previous", str(previous).lower())]
+        if container:
+            query.append(("container", container))
+        if since_seconds:
+            query.append(("sinceSeconds", str(since_seconds)))
+        try:
+            raw = self._get(f"/api/v1/namespaces/{namespace}/pods/{pod}/log", query, "*/*", REQUEST_TIMEOUT)
+        except _HttpError as exc:
+            raise ReadFailed(exc.status, redact_text(exc.message or exc.reason)[:300]) from exc
+        except Exception as exc:
+            raise ReadFailed(None, redact_text(str(exc))[:300]) from exc
+        return _HEADLESS_KEY.sub("[REDACTED PRIVATE KEY]", redact_plain(raw.decode("utf-8", "replace")))
+
+    def node_metrics(self, label_selector: str | None = None) -> Listing:
+        """CPU and memory of every node from the metrics API (metrics-server), if served."""
+        return self._metrics("/apis/metrics.k8s.io/v1beta1/nodes", label_selector, "node metrics", None)
+
+    def pod_metrics_in(self, namespace: str | None, label_selector: str | None = None) -> Listing:
+        """`pod_metrics` of one namespace or (None) all of them, optionally by label selector."""
+        where = f"/namespaces/{namespace}" if namespace else ""
+        path = f"/apis/metrics.k8s.io/v1beta1{where}/pods"
+        return self._metrics(path, label_selector, "pod metrics", namespace)
+
+    def _metrics(self, path: str, label_selector: str | None, what: str, namespace: str | None) -> Listing:
+        query = [("labelSelector", label_selector)] if label_selector else []
+        try:
+            body = json.loads(self._get(path, query, "application/json", REQUEST_TIMEOUT))
+        except Exception as exc:
+            return Listing(error=_why(exc, what, namespace))
+        return Listing(items=[i for i in body.get("items") or () if isinstance(i, dict)])
+
     def server_version(self) -> str:
         """The API server's gitVersion (`v1.34.4`), or "" when it cannot be read."""
         try:
@@ -257,6 +371,41 @@ def _mask_messages(item: dict[str, Any]) -> None:
                     stack.append(inner)
         elif isinstance(value, list):
             stack.extend(value)
+
+
+def _keys_only(obj: dict[str, Any]) -> dict[str, Any]:
+    """An object without managedFields; a Secret with its keys and no values (nor last-applied annotation)."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
+    if str(obj.get("kind", "")).lower() != "secret":
+        return obj
+    for key in ("data", "stringData"):
+        if isinstance(obj.get(key), dict):
+            obj[key] = dict.fromkeys(obj[key], MASK)
+        elif key in obj:
+            obj[key] = MASK
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    if isinstance(annotations, dict):
+        annotations.pop(_LAST_APPLIED, None)
+    return obj
+
+
+def _bare_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A Table row's cells, and of its object only the name and namespace (its annotations may hold values)."""
+    meta = (row.get("object") or {}).get("metadata") or {}
+    return {
+        "cells": row.get("cells") or [],
+        "object": {"metadata": {k: meta[k] for k in ("name", "namespace") if k in meta}},
+    }
+
+
+class ReadFailed(Exception):
+    """The API server (or the way to it) refused a read: `status` is the HTTP status, None when none came."""
+
+    def __init__(self, status: int | None, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}" if status else message)
+        self.status, self.message = status, message
 
 
 class _HttpError(Exception):

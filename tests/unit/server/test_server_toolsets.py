@@ -25,6 +25,13 @@ REFUSED = [
     ("metrics", {"start": "yesterday"}, "is not an ISO date"),
     ("audit_verify", {"days": 0}, "days must be 1 or more"),
     ("check_anomalies", {"since": "yesterday"}, "is neither a date"),
+    ("kube_get", {"resource": "pods", "name": "../etc"}, "is not a valid Kubernetes name"),
+    ("kube_describe", {"resource": "deploy", "namespace": "Not_A_Namespace"}, "is not a valid Kubernetes namespace"),
+    ("kube_logs", {"pod": "web", "tail_lines": 0}, "tail_lines: Input should be greater than or equal to 1"),
+    ("kube_events", {"for_object": "deployment/../x"}, "is not a valid Kubernetes name"),
+    ("kube_top", {"selector": "app=web;rm"}, "is not a valid Kubernetes label selector"),
+    ("kube_api_resources", {"api_group": "Apps!"}, "is not a valid Kubernetes API group"),
+    ("kube_explain", {"field": "deployment spec"}, "is not a valid Kubernetes field path"),
 ]
 
 
