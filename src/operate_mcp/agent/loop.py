@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 import anyio
 from pydantic import BaseModel, Field, ValidationError
 
+from operate_mcp import tracing
 from operate_mcp.agent.provider import Provider
 from operate_mcp.agent.toolset import Toolset
 from operate_mcp.errors import AgentError
@@ -85,7 +86,9 @@ async def run_loop(
     for iteration in range(1, max_iterations + 1):
         if on_progress is not None:
             await on_progress(iteration, max_iterations, f"model turn {iteration} of at most {max_iterations}")
-        turn = await provider.complete(system=system, messages=messages, tools=tools)
+        with tracing.model_call(provider.name, getattr(provider, "model", None)) as span:
+            turn = await provider.complete(system=system, messages=messages, tools=tools)
+            tracing.record_turn(span, turn.usage, turn.stop_reason)
         usage = usage.add(turn.usage)
         messages.append({"role": "assistant", "content": [b.model_dump() for b in turn.content]})
         if turn.tool_uses:

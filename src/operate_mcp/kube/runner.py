@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from operate_mcp import tracing
 from operate_mcp.config import Settings
 from operate_mcp.redact import redact_plain
 
@@ -62,6 +63,14 @@ class Kubectl:
         """
         if not argv or argv[0] != "kubectl":
             raise ValueError(f"only kubectl commands are run; got {list(argv)[:1]}")
+        with tracing.command(argv) as span:
+            result = self._run(argv, stdin=stdin, timeout=timeout, output_cap=output_cap, redact=redact)
+            tracing.record_exit(span, result.exit_code, result.timed_out)
+            return result
+
+    def _run(
+        self, argv: Sequence[str], *, stdin: str | None, timeout: float | None, output_cap: int | None, redact: bool
+    ) -> CommandResult:
         real = [self.binary, *argv[1:]]
         limit = output_cap or self.output_cap
         started = time.monotonic()

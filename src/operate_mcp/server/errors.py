@@ -15,6 +15,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 
+from operate_mcp import tracing
 from operate_mcp.errors import OperateError
 
 P = ParamSpec("P")
@@ -25,17 +26,21 @@ OnError = Callable[[OperateError, Mapping[str, object]], None]
 
 
 def tool_errors(on_error: OnError | None = None) -> Callable[[Handler[P, R]], Handler[P, R]]:
-    """OperateError -> ToolError (the client shows its text); anything else stays a crash."""
+    """OperateError -> ToolError (the client shows its text); anything else stays a crash. Each call is the
+    server span of its trace (tracing.py; the exporter is set up here, at registration, before any request)."""
+    tracing.configure()
 
     def wrap(fn: Handler[P, R]) -> Handler[P, R]:
         @functools.wraps(fn)  # MCPServer reads the signature through __wrapped__
         async def handler(*args: P.args, **kwargs: P.kwargs) -> R:
-            try:
-                return await fn(*args, **kwargs)
-            except OperateError as exc:
-                if on_error is not None:
-                    on_error(exc, kwargs)
-                raise ToolError(str(exc)) from exc
+            with tracing.tool_call(fn.__name__) as span:
+                try:
+                    return await fn(*args, **kwargs)
+                except OperateError as exc:
+                    span.record_exception(exc)
+                    if on_error is not None:
+                        on_error(exc, kwargs)
+                    raise ToolError(str(exc)) from exc
 
         return handler
 

@@ -352,6 +352,8 @@ async def analyze(
         dry_runs=dry_runs,
         prompt=PROMPT,
     )
+    if deps.metrics is not None:  # tokens per analysis, cache reads and writes included, for /metrics
+        deps.metrics.observe_usage(proposal.token_usage, purpose="operate")
     if previous is None:
         session = deps.sessions.create(intent=intent, caller=caller, triggered_by=triggered_by, proposal=proposal)
     else:
