@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from operate_mcp.config import Settings
 from operate_mcp.knowledge.capabilities import ScanProgress, ScanReport, diff, discover, recognise
-from operate_mcp.knowledge.embeddings import Embedder, SentenceTransformerEmbedder
+from operate_mcp.knowledge.embeddings import Embedder, make_embedder
 from operate_mcp.knowledge.models import (
     KINDS,
     Capability,
@@ -73,7 +73,7 @@ class KnowledgeBase:
     ) -> None:
         self.settings = settings
         self.store = store or KnowledgeStore(settings)
-        self.embedder: Embedder = embedder or SentenceTransformerEmbedder(settings.embedding_model)
+        self.embedder: Embedder = embedder or make_embedder(settings.embedding_model, settings.embedding_backend)
         self.kubectl = kubectl
         self.seed_starter = seed_starter
         self.max_context_chars = max_context_chars
