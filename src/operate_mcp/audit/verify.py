@@ -5,9 +5,12 @@ Used by `operate-mcp audit verify` (cron / systemd timer) and by replay before i
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import hashlib
 import json
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -417,17 +420,20 @@ def _check_witness(
 def _check_checkpoints(
     audit_dir: Path,
     public_key_path: Path,
-    records: list[_Record],
+    by_seq: Mapping[int, _Record],
+    bounds: tuple[int, int],
     includes_end: bool,
     log_last: _Record | None,
     problems: list[Problem],
     *,
     key_present: str | None = None,
     witness: Path | None = None,
+    matched: list[int] | None = None,
 ) -> tuple[int, int | None, int]:
     """Signatures, truncation, rewritten tails and the witness's copy; returns (notes read, last seq a
-    checkpoint vouches for, witness notes read). `key_present` names a signing or public key that
-    exists: then checkpoints were signed, and their absence is a problem."""
+    checkpoint vouches for, witness notes read). `by_seq` holds the window's entries and `bounds` their
+    lowest and highest seq; the tree sizes whose root matched are appended to `matched`. `key_present`
+    names a signing or public key that exists: then checkpoints were signed, and their absence is a problem."""
     try:
         text = (audit_dir / CHECKPOINTS_FILE).read_text(errors="replace")
     except FileNotFoundError:
@@ -485,12 +491,9 @@ def _check_checkpoints(
                 f"entries: {gone} removed from the end (truncated)",
             )
         )
-    by_seq: dict[int, _Record] = {}
-    for r in records:
-        by_seq.setdefault(r.seq, r)
-    lo = min(by_seq, default=0)
-    hi = max(by_seq, default=-1)
-    matched: list[int] = []
+    lo, hi = bounds
+    if matched is None:
+        matched = []
     mismatched: list[tuple[str, int, Checkpoint, _Record]] = []
     for source, line, cp in valid:
         record = by_seq.get(cp.tree_size)
@@ -526,6 +529,45 @@ def _check_checkpoints(
     return len(notes), good or 0, witness_count
 
 
+@dataclass
+class _Scope:
+    """What one verification looks at: the window's day files, the entry before them, the keys."""
+
+    data_dir: Path
+    audit_dir: Path
+    all_files: list[tuple[dt.date, Path]]
+    selected: list[tuple[dt.date, Path]]
+    newest: tuple[dt.date, Path] | None
+    includes_end: bool
+    anchor: _Record
+    key_path: Path
+    key_present: str | None
+    witness: Path | None
+    window: tuple[dt.date | None, dt.date | None]
+
+    def log_last(self, window_last: _Record | None) -> _Record | None:
+        """The log's last entry when the window includes the end: the window's, or the newest file's."""
+        newest = self.newest
+        if self.includes_end and newest is not None and (not self.selected or self.selected[-1] != newest):
+            for _, path in reversed(self.all_files):
+                found = _last_entry(path)
+                if found is not None:
+                    return _Record(path.name, found[1], found[0].seq, found[0].hash, found[0].prev_hash, True)
+        return window_last
+
+    def report(self, **fields: object) -> VerifyReport:
+        witness = self.witness
+        return VerifyReport.model_validate(
+            {
+                "files": [path.name for _, path in self.selected],
+                "window_from": self.window[0],
+                "window_to": self.window[1],
+                "witness": str(witness) if witness is not None else None,
+                **fields,
+            }
+        )
+
+
 def verify(
     data_dir: Path,
     *,
@@ -544,6 +586,10 @@ def verify(
     `--days 1` still notices a break at midnight. `witness` (a witness directory, or one host's copy
     in it) is compared with checkpoints.log: a checkpoint missing or changed there, or a log shorter
     than a witnessed checkpoint, is a problem. Failures are appended to alerts/audit-integrity.log.
+
+    A log as `AuditLog.append` writes it is proven intact by hashing the stored bytes (see
+    `_verify_fast`); anything else, and every log with a problem, goes through the entry-by-entry
+    check, which parses each entry and names what is wrong and where.
     """
     window_from, window_to = resolve_window(date=date, days=days, from_date=from_date, to_date=to_date, today=today)
     audit_dir = data_dir / AUDIT_DIR
@@ -554,8 +600,6 @@ def verify(
         if (window_from is None or day >= window_from) and (window_to is None or day <= window_to)
     ]
     newest = all_files[-1] if all_files else None
-    includes_end = newest is None or window_to is None or newest[0] <= window_to
-
     anchor = _Record("the start of the log", 0, 0, GENESIS_HASH, "", True)
     if selected:
         for _, earlier in reversed([f for f in all_files if f[0] < selected[0][0]]):
@@ -564,27 +608,47 @@ def verify(
                 entry, number = found
                 anchor = _Record(earlier.name, number, entry.seq, entry.hash, entry.prev_hash, True)
                 break
+    signing_key = default_signing_key_path(data_dir)
+    key_path = public_key_path or public_key_path_for(signing_key)
+    scope = _Scope(
+        data_dir=data_dir,
+        audit_dir=audit_dir,
+        all_files=all_files,
+        selected=selected,
+        newest=newest,
+        includes_end=newest is None or window_to is None or newest[0] <= window_to,
+        anchor=anchor,
+        key_path=key_path,
+        key_present=next((str(k) for k in (signing_key, key_path) if k.exists()), None),
+        witness=witness_file(witness) if witness is not None else None,
+        window=(window_from, window_to),
+    )
+    report = _verify_fast(scope) if _FAST_PATH else None
+    if report is None:
+        report = _verify_entries(scope)
+    if report.problems and alert:
+        write_alerts(data_dir, report.problems)
+    return report
 
+
+def _verify_entries(scope: _Scope) -> VerifyReport:
+    """Entry by entry: parse, re-serialise and hash each one, then check order, links and checkpoints."""
+    anchor = scope.anchor
     problems: list[Problem] = []
     records: list[_Record] = []
     torn: list[_Torn] = []
-    for _, path in selected:
-        _read_day_file(path, newest is not None and path == newest[1], records, problems, torn)
+    for _, path in scope.selected:
+        _read_day_file(path, scope.newest is not None and path == scope.newest[1], records, problems, torn)
     first_bad = _check_chain(records, anchor, problems)
 
-    log_last: _Record | None = max(records, key=lambda r: r.seq) if records else None
-    if includes_end and newest is not None and (not selected or selected[-1] != newest):
-        for _, path in reversed(all_files):
-            found = _last_entry(path)
-            if found is not None:
-                log_last = _Record(path.name, found[1], found[0].seq, found[0].hash, found[0].prev_hash, True)
-                break
-    signing_key = default_signing_key_path(data_dir)
-    key_path = public_key_path or public_key_path_for(signing_key)
-    key_present = next((str(k) for k in (signing_key, key_path) if k.exists()), None)
-    witness_path = witness_file(witness) if witness is not None else None
+    log_last = scope.log_last(max(records, key=lambda r: r.seq) if records else None)
+    by_seq: dict[int, _Record] = {}
+    for r in records:
+        by_seq.setdefault(r.seq, r)
+    bounds = (min(by_seq, default=0), max(by_seq, default=-1))
     checkpoints_checked, rewritten_after, witnessed = _check_checkpoints(
-        audit_dir, key_path, records, includes_end, log_last, problems, key_present=key_present, witness=witness_path
+        scope.audit_dir, scope.key_path, by_seq, bounds, scope.includes_end, log_last, problems,
+        key_present=scope.key_present, witness=scope.witness,
     )
 
     verified_up_to: int | None = None
@@ -608,24 +672,191 @@ def verify(
                 "and record it",
             )
         )
-
-    report = VerifyReport(
+    return scope.report(
         ok=not problems,
         entries_checked=len(records),
-        files=[path.name for _, path in selected],
         problems=problems,
         checkpoints_checked=checkpoints_checked,
         first_seq=min((r.seq for r in records), default=None),
         last_seq=max((r.seq for r in records), default=None),
         verified_up_to_seq=verified_up_to,
-        window_from=window_from,
-        window_to=window_to,
-        witness=str(witness_path) if witness_path is not None else None,
         witness_checkpoints_checked=witnessed,
     )
-    if problems and alert:
-        write_alerts(data_dir, problems)
-    return report
+
+
+# -- the fast path ----------------------------------------------------------------------------------
+#
+# `AuditLog.append` writes each entry as the canonical JSON of all its fields, and canonical JSON
+# sorts keys, so a stored line is exactly the hashed bytes with the member `"hash":"<64 hex>",` added
+# in front of `"kind":`. Members after `hash` (kind, prev_hash, record_id, seq, session_id, ts) are
+# scalars, whose strings cannot hold an unescaped quote, so the last `"kind":` of a line is the
+# top-level one. Cutting the 74 bytes before it and hashing the rest costs one SHA-256 per entry,
+# without parsing, validating or re-serialising anything.
+#
+# Why that proves what the entry-by-entry check proves, for every entry a checkpoint covers: the
+# newest checkpoint inside the window signs the hash of entry S. If the stored bytes of the line at
+# S, minus its hash member, hash to that root, they are the bytes that were signed (SHA-256 is
+# collision resistant), and since the member sits in front of the last `"kind":`, the whole line is
+# the line that was written. Its `prev_hash` is then genuine, so the line before it must hash to
+# that, and so on back to the first entry of the window, which must link to the entry before the
+# window. Entries after S no checkpoint vouches for yet: they are parsed, re-serialised and hashed
+# the old way (a handful, with checkpoints every 15 minutes). Anything unexpected (a line written
+# differently, a broken link, a bad or missing checkpoint, a torn tail, no checkpoint in the window)
+# hands the whole window to `_verify_entries`, which names the problem.
+
+_FAST_PATH = True  # tests turn it off to compare both paths
+_KIND = b'"kind":'
+_HASH_MEMBER = b',"hash":"'  # + 64 hex + '",' = 75 bytes before the last '"kind":'
+_PREV_MEMBER = b',"prev_hash":"'
+
+
+@dataclass
+class _FastFile:
+    path: Path
+    start: int  # index of its first entry in the window
+    count: int
+    digests: bytes  # SHA-256 of each entry, 32 bytes each, in line order
+
+
+def _hash_day_file(path: Path, previous_hash: bytes) -> _FastFile | None:
+    """Hash each line's stored bytes and check its hash member and its link to the line before;
+    None when any line is not as `append` writes it."""
+    raw = path.read_bytes()
+    if not raw:
+        return _FastFile(path, 0, 0, b"")
+    if not raw.endswith(b"\n"):
+        return None
+    lines = raw.split(b"\n")
+    lines.pop()
+    sha256 = hashlib.sha256
+    # The hot loops: a few C calls per line, everything checked in bulk afterwards.
+    kinds = [line.rfind(_KIND) for line in lines]
+    members = [line[k - 75 : k] for line, k in zip(lines, kinds, strict=True)]
+    prevs = [line[(p := line.find(_PREV_MEMBER, k)) + 14 : p + 78] for line, k in zip(lines, kinds, strict=True)]
+    digests = [sha256(line[: k - 74] + line[k:]).digest() for line, k in zip(lines, kinds, strict=True)]
+    n = len(lines)
+    stored = b"".join(members)
+    if len(stored) != 75 * n:
+        return None
+    hexes = b"".join(digests).hex().encode()
+    for column, expected in enumerate(_HASH_MEMBER):
+        if stored[column::75].count(expected) != n:
+            return None
+    if stored[73::75].count(b'"'[0]) != n or stored[74::75].count(b","[0]) != n:
+        return None
+    for column in range(64):  # each stored hash is the hex of its line's digest
+        if stored[9 + column :: 75] != hexes[column::64]:
+            return None
+    if b"".join(prevs) != previous_hash + hexes[:-64]:
+        return None
+    return _FastFile(path, 0, n, b"".join(digests))
+
+
+class _FastRecords(Mapping[int, _Record]):
+    """The window's entries by seq, made on demand from the hashed files (a year is millions of them)."""
+
+    def __init__(self, files: list[_FastFile], first_seq: int, anchor: _Record) -> None:
+        self.files = files
+        self.first_seq = first_seq
+        self.anchor = anchor
+        self.count = sum(f.count for f in files)
+        self.starts = [f.start for f in files]
+
+    def digest(self, index: int) -> str:
+        f = self.files[bisect.bisect_right(self.starts, index) - 1]
+        at = (index - f.start) * 32
+        return f.digests[at : at + 32].hex()
+
+    def __getitem__(self, seq: int) -> _Record:
+        index = seq - self.first_seq
+        if not 0 <= index < self.count:
+            raise KeyError(seq)
+        f = self.files[bisect.bisect_right(self.starts, index) - 1]
+        prev = self.digest(index - 1) if index else self.anchor.hash
+        return _Record(f.path.name, index - f.start + 1, seq, self.digest(index), prev, True)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.first_seq, self.first_seq + self.count))
+
+    def __len__(self) -> int:
+        return self.count
+
+
+def _parsed_lines(path: Path) -> list[bytes]:
+    return path.read_bytes().split(b"\n")[:-1]
+
+
+def _verify_fast(scope: _Scope) -> VerifyReport | None:
+    """The report for a window that is intact, proven from its stored bytes; None to check entry by entry."""
+    if not scope.selected:
+        return None
+    files: list[_FastFile] = []
+    previous = scope.anchor.hash.encode()
+    start = 0
+    for _, path in scope.selected:
+        hashed = _hash_day_file(path, previous)
+        if hashed is None:
+            return None
+        hashed.start = start
+        start += hashed.count
+        if hashed.count:
+            previous = hashed.digests[-32:].hex().encode()
+        files.append(hashed)
+    if not start:
+        return None
+    first_seq = scope.anchor.seq + 1
+    records = _FastRecords(files, first_seq, scope.anchor)
+    last_seq = first_seq + records.count - 1
+    problems: list[Problem] = []
+    matched: list[int] = []
+    checkpoints_checked, rewritten_after, witnessed = _check_checkpoints(
+        scope.audit_dir, scope.key_path, records, (first_seq, last_seq), scope.includes_end,
+        scope.log_last(records[last_seq]), problems, key_present=scope.key_present, witness=scope.witness,
+        matched=matched,
+    )
+    vouched = max((size for size in matched if first_seq <= size <= last_seq), default=None)
+    if problems or rewritten_after is not None or vouched is None:
+        return None
+    if not _checked_one_by_one(records, vouched, last_seq):
+        return None
+    return scope.report(
+        ok=True,
+        entries_checked=records.count,
+        problems=[],
+        checkpoints_checked=checkpoints_checked,
+        first_seq=first_seq,
+        last_seq=last_seq,
+        verified_up_to_seq=last_seq,
+        witness_checkpoints_checked=witnessed,
+    )
+
+
+def _checked_one_by_one(records: _FastRecords, vouched: int, last_seq: int) -> bool:
+    """The entry a checkpoint vouches for carries its seq, and every entry after it passes the
+    entry-by-entry check with the seq, links and hash the fast path assumed."""
+    lines: dict[Path, list[bytes]] = {}
+    for seq in range(vouched, last_seq + 1):
+        record = records[seq]
+        path = records.files[bisect.bisect_right(records.starts, seq - records.first_seq) - 1].path
+        if path not in lines:
+            lines[path] = _parsed_lines(path)
+        raw = lines[path][record.line - 1]
+        try:
+            obj = json.loads(raw)
+            entry = AuditEntry.model_validate(obj)
+        except (ValueError, ValidationError):
+            return False
+        if seq == vouched:
+            if entry.seq != seq:
+                return False
+            continue
+        try:
+            content_hash = entry_hash(obj)
+        except ValueError:
+            return False
+        if (entry.seq, entry.hash, entry.prev_hash, content_hash) != (seq, record.hash, record.prev_hash, record.hash):
+            return False
+    return True
 
 
 def write_alerts(data_dir: Path, problems: list[Problem], now: dt.datetime | None = None) -> Path:

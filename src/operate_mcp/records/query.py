@@ -326,6 +326,9 @@ def _eq_or_glob(column: str, value: str) -> Clause:
     return f"{column} = ?", [value]
 
 
+_SIDE_IN = "runs.seq IN ("
+
+
 def _in_side(queries: tuple[str, str], value: str) -> Clause:
     exact, glob = queries
     if "*" in value:
@@ -570,6 +573,11 @@ class _Compiler:
             return _Sql(text, params)
         if isinstance(node, Not):  # after _normal, only around a term or a group of free text
             inner = self.sql(node.item)
+            side = inner.text.removeprefix(_SIDE_IN)
+            if side != inner.text and side.startswith("SELECT run FROM ") and side.endswith(")"):
+                # -tag:ci as a probe of run_tags per candidate run, not a list of every tagged run to build first
+                probe = side[:-1].replace("SELECT run FROM ", "SELECT 1 FROM ", 1)
+                return _Sql(f"NOT EXISTS ({probe} AND run = runs.seq)", inner.params, inner.depth)
             return _Sql(f"NOT COALESCE(({inner.text}), 0)", inner.params, inner.depth)
         assert isinstance(node, And | Or)
         joiner = " AND " if isinstance(node, And) else " OR "

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import gzip
+import heapq
 import io
 import json
 import logging
@@ -25,9 +26,12 @@ import math
 import os
 import re
 import sqlite3
+import string
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from operator import itemgetter
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -41,13 +45,13 @@ from operate_mcp.records.summary import RunSummary, summarize
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DB_NAME = "records.db"
 ARCHIVE_DIR = "archive"
 MAX_PER_PAGE = 500
 
 # Each entry upgrades the schema from version i to i + 1; never edit one that has shipped.
-# The three wide indexes cover what a search reads into temp.hits (seq, started_at, status, intent)
+# The wide indexes cover what a search reads of every match (seq, started_at, status, intent, namespaces)
 # for the common filters, so `intent:deploy* status:failed` never touches the table rows.
 _MIGRATIONS: tuple[str, ...] = (
     """
@@ -147,6 +151,55 @@ _MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE TABLE store_meta (key TEXT PRIMARY KEY, value REAL NOT NULL) WITHOUT ROWID;
     """,
+    # 4: facets without counting or joining per match. Exact counts of every run by status and intent, and
+    # of run_namespaces rows by namespace, kept by triggers (`_FACET_TRIGGERS`, created with the backfill) in
+    # the same transaction as every write, for the empty search; `_BACKFILL[4]` fills them. And the run's
+    # namespaces (joined by U+001F) as a column carried by the wide indexes, so a search reads everything
+    # its facets need from the index it filters with, never from run_namespaces.
+    """
+    ALTER TABLE runs ADD COLUMN namespaces TEXT NOT NULL DEFAULT '';
+    UPDATE runs SET namespaces = COALESCE(
+        (SELECT group_concat(namespace, char(31)) FROM run_namespaces WHERE run = runs.seq), '');
+    DROP INDEX runs_started;
+    CREATE INDEX runs_started ON runs (started_at, status, intent, namespaces);
+    DROP INDEX runs_status;
+    CREATE INDEX runs_status ON runs (status, started_at, intent, namespaces);
+    DROP INDEX runs_intent_key;
+    CREATE INDEX runs_intent_key ON runs (intent_key, status, duration_seconds, started_at, intent, namespaces);
+    DROP INDEX runs_category;
+    CREATE INDEX runs_category ON runs (category, started_at, status, intent, namespaces);
+    CREATE TABLE facet_counts (
+        facet TEXT NOT NULL,
+        value TEXT NOT NULL COLLATE NOCASE,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (facet, value)
+    ) WITHOUT ROWID;
+    CREATE INDEX facet_counts_top ON facet_counts (facet, n DESC, value);
+    """,
+)
+
+# Trigger bodies hold `;`, so they are not part of a `_MIGRATIONS` script (split on `;`): `_backfill_4`
+# runs each as one statement. Counts reaching 0 are deleted, so a value no run has is never shown.
+_FACET_UP = (
+    "INSERT INTO facet_counts (facet, value, n) VALUES ({rows}) ON CONFLICT (facet, value) DO UPDATE SET n = n + 1"
+)
+_FACET_DOWN = (
+    "UPDATE facet_counts SET n = n - 1 WHERE facet = '{facet}' AND value = OLD.{column};"
+    " DELETE FROM facet_counts WHERE facet = '{facet}' AND value = OLD.{column} AND n <= 0;"
+)
+_FACET_TRIGGERS: tuple[str, ...] = (
+    "CREATE TRIGGER runs_facets_insert AFTER INSERT ON runs BEGIN "
+    + _FACET_UP.format(rows="'status', NEW.status, 1), ('intent', NEW.intent, 1") + "; END",
+    "CREATE TRIGGER runs_facets_update AFTER UPDATE OF status, intent ON runs BEGIN "
+    + _FACET_DOWN.format(facet="status", column="status") + " " + _FACET_DOWN.format(facet="intent", column="intent")
+    + " " + _FACET_UP.format(rows="'status', NEW.status, 1), ('intent', NEW.intent, 1") + "; END",
+    "CREATE TRIGGER runs_facets_delete AFTER DELETE ON runs BEGIN "
+    + _FACET_DOWN.format(facet="status", column="status") + " " + _FACET_DOWN.format(facet="intent", column="intent")
+    + " END",
+    "CREATE TRIGGER run_namespaces_facets_insert AFTER INSERT ON run_namespaces BEGIN "
+    + _FACET_UP.format(rows="'namespace', NEW.namespace, 1") + "; END",
+    "CREATE TRIGGER run_namespaces_facets_delete AFTER DELETE ON run_namespaces BEGIN "
+    + _FACET_DOWN.format(facet="namespace", column="namespace") + " END",
 )
 
 # The `daily` duration histogram: upper bounds in seconds (never edit once shipped: rows carry them).
@@ -175,8 +228,8 @@ _WARNING_REASON = re.compile(r"(?:^|[\s:])Warning ([A-Za-z][\w.-]*)")
 _UPSERT = """
 INSERT INTO runs (id, started_at, finished_at, status, intent, triggered_by, caller, purpose, parent_id,
                   session_id, duration_seconds, failed_step, intent_key, triggered_by_key, caller_key, failed_step_key,
-                  category, failed_group)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  category, failed_group, namespaces)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
     started_at = excluded.started_at, finished_at = excluded.finished_at, status = excluded.status,
     intent = excluded.intent, triggered_by = excluded.triggered_by, caller = excluded.caller,
@@ -184,7 +237,7 @@ ON CONFLICT (id) DO UPDATE SET
     duration_seconds = excluded.duration_seconds, failed_step = excluded.failed_step,
     intent_key = excluded.intent_key, triggered_by_key = excluded.triggered_by_key,
     caller_key = excluded.caller_key, failed_step_key = excluded.failed_step_key,
-    category = excluded.category, failed_group = excluded.failed_group
+    category = excluded.category, failed_group = excluded.failed_group, namespaces = excluded.namespaces
 RETURNING seq
 """
 _DELETE_SIDE = (
@@ -197,25 +250,21 @@ _DELETE_SIDE = (
     "DELETE FROM runs_fts WHERE rowid = ?",
 )
 # Facets show the 10 most frequent values. `{where}` and `{ctes}` below are always query.py's output:
-# constant SQL fragments; user values are bound parameters.
-_HITS = "CREATE TEMP TABLE hits AS {ctes}SELECT seq, started_at, status, intent FROM runs WHERE {where}"
-_HITS_PAGE = (  # sort the small hit rows first, then read only the page's records
-    "SELECT r.record FROM (SELECT seq, started_at FROM temp.hits ORDER BY started_at DESC, seq DESC LIMIT ? OFFSET ?)"
-    " AS h JOIN run_records AS r ON r.seq = h.seq ORDER BY h.started_at DESC, h.seq DESC"
-)
-_HITS_FACETS = {
-    "status": "SELECT status, COUNT(*) AS n FROM temp.hits GROUP BY status ORDER BY n DESC, status",
-    "intent": "SELECT intent, COUNT(*) AS n FROM temp.hits GROUP BY intent COLLATE NOCASE"
-    " ORDER BY n DESC, intent COLLATE NOCASE LIMIT 10",
-    "namespace": "SELECT ns.namespace, COUNT(*) AS n FROM temp.hits AS h JOIN run_namespaces AS ns ON ns.run = h.seq"
-    " GROUP BY ns.namespace ORDER BY n DESC, ns.namespace LIMIT 10",
-}
+# constant SQL fragments; user values are bound parameters. A search reads, for every match, only what the
+# wide indexes (or, for free text, the run's row) carry; counting, facets and the page's order are then
+# worked out in Python, which hashes where SQL would sort, and joins nothing.
+_MATCHES = "{ctes}SELECT seq, started_at, status, intent, namespaces FROM runs WHERE {where}"
+_MATCH_BATCH = 20_000
+_PAGE_RECORDS = "SELECT seq, record FROM run_records WHERE seq IN (SELECT value FROM json_each(?))"
+NAMESPACE_SEPARATOR = "\x1f"
+FACET_SIZE = 10
+# The empty query: the counts the facet triggers keep, top 10 straight off the facet_counts_top index.
 _ALL_FACETS = {
-    "status": "SELECT status, COUNT(*) AS n FROM runs GROUP BY status ORDER BY n DESC, status",
-    "intent": "SELECT intent, COUNT(*) AS n FROM runs GROUP BY intent ORDER BY n DESC, intent LIMIT 10",
-    "namespace": "SELECT namespace, COUNT(*) AS n FROM run_namespaces GROUP BY namespace"
-    " ORDER BY n DESC, namespace LIMIT 10",
+    "status": "SELECT value, n FROM facet_counts WHERE facet = 'status' ORDER BY n DESC, value",
+    "intent": "SELECT value, n FROM facet_counts WHERE facet = 'intent' ORDER BY n DESC, value LIMIT 10",
+    "namespace": "SELECT value, n FROM facet_counts WHERE facet = 'namespace' ORDER BY n DESC, value LIMIT 10",
 }
+_ALL_TOTAL = "SELECT COALESCE(SUM(n), 0) FROM facet_counts WHERE facet = 'status'"  # every run has one status
 _EXPORT_BATCH = (
     "{ctes}SELECT runs.started_at, runs.seq, r.record FROM runs JOIN run_records AS r ON r.seq = runs.seq"
     " WHERE ({where}) AND (runs.started_at, runs.seq) < (?, ?)"
@@ -313,6 +362,26 @@ class RetentionResult(BaseModel):
     archived: int
     deleted: int
     files: list[Path]
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def _nocase(text: str) -> str:
+    """SQLite's NOCASE: ASCII letters fold, nothing else does."""
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+
+
+def _top_nocase(counts: Counter[str]) -> list[FacetCount]:
+    """The 10 biggest groups of values equal under NOCASE (as `GROUP BY x COLLATE NOCASE` counts them),
+    each shown in its most frequent spelling; ties in NOCASE order."""
+    groups: dict[str, tuple[int, int, str]] = {}
+    for value, n in counts.items():
+        key = _nocase(value)
+        total, best, shown = groups.get(key, (0, 0, value))
+        groups[key] = (total + n, max(best, n), value if n > best else shown)
+    top = heapq.nsmallest(FACET_SIZE, groups.items(), key=lambda g: (-g[1][0], g[0]))
+    return [FacetCount(value=shown, count=total) for _, (total, _, shown) in top]
 
 
 def _fold_or_none(text: str | None) -> str | None:
@@ -488,8 +557,20 @@ def _set_pruned_before(db: sqlite3.Connection, cutoff: datetime) -> None:
     )
 
 
+def _backfill_4(db: sqlite3.Connection, data_dir: Path) -> None:
+    """Count the stored runs into facet_counts, then let the triggers keep the counts from here on."""
+    db.execute("INSERT INTO facet_counts (facet, value, n) SELECT 'status', status, COUNT(*) FROM runs GROUP BY status")
+    db.execute("INSERT INTO facet_counts (facet, value, n) SELECT 'intent', intent, COUNT(*) FROM runs GROUP BY intent")
+    db.execute(
+        "INSERT INTO facet_counts (facet, value, n)"
+        " SELECT 'namespace', namespace, COUNT(*) FROM run_namespaces GROUP BY namespace"
+    )
+    for trigger in _FACET_TRIGGERS:
+        db.execute(trigger)
+
+
 # Python steps that run after a migration's SQL, by the version it brings the schema to.
-_BACKFILL: dict[int, Callable[[sqlite3.Connection, Path], None]] = {3: _backfill_3}
+_BACKFILL: dict[int, Callable[[sqlite3.Connection, Path], None]] = {3: _backfill_3, 4: _backfill_4}
 
 
 def read_archive(path: Path) -> list[ExecutionRecord]:
@@ -519,7 +600,7 @@ class RecordStore:
             raise ValueError(f"synchronous must be OFF, NORMAL or FULL, not {synchronous!r}")
         self._db.execute(f"PRAGMA synchronous = {synchronous}")
         self._db.execute("PRAGMA cache_size = -32000")  # 32 MB of page cache: facets over large stores
-        self._db.execute("PRAGMA temp_store = MEMORY")  # search's temp.hits never touches the disk
+        self._db.execute("PRAGMA temp_store = MEMORY")  # sorts and IN lists never touch the disk
         self._db.create_function("search_fold", 1, _fold_or_none, deterministic=True)  # for migration 2
         self._migrate()
 
@@ -607,6 +688,7 @@ class RecordStore:
                 None if record.failed_step is None else fold(record.failed_step),
                 record.category,
                 facts.failed_group,
+                NAMESPACE_SEPARATOR.join(record.namespaces),
             ),
         ).fetchone()[0]
         if old is not None:  # a new run has no side rows: retention deletes them with the run, so a reused seq is clean
@@ -661,27 +743,47 @@ class RecordStore:
                 if compiled.where == "1":
                     total, rows, facets = self._search_all(per_page, offset)
                 else:
-                    total, rows, facets = self._search_hits(compiled, per_page, offset)
+                    total, rows, facets = self._search_matches(compiled, per_page, offset)
             finally:
-                self._db.execute("DROP TABLE IF EXISTS temp.hits")
                 self._db.execute("COMMIT")
         items = [self._row(ExecutionRecord.model_validate_json(str(r[0]))) for r in rows]
         return SearchPage(query=query, total=total, page=page, per_page=per_page, items=items, facets=facets)
 
-    def _search_hits(
+    def _search_matches(
         self, compiled: CompiledQuery, limit: int, offset: int
     ) -> tuple[int, list[tuple[object, ...]], Facets]:
-        """Evaluate the filter once into temp.hits, then count, page and facet over those rows."""
-        db = self._db
-        db.execute(_HITS.format(ctes=compiled.ctes, where=compiled.where), compiled.params)
-        total = int(str(db.execute("SELECT COUNT(*) FROM temp.hits").fetchone()[0]))
-        rows = db.execute(_HITS_PAGE, (limit, offset)).fetchall()
-        facets = Facets(**{name: self._facet(sql) for name, sql in _HITS_FACETS.items()})
-        return total, rows, facets
+        """Evaluate the filter once, in batches: count, facet and keep the newest `offset + limit` as they come."""
+        cursor = self._db.execute(_MATCHES.format(ctes=compiled.ctes, where=compiled.where), compiled.params)
+        total = 0
+        statuses: Counter[str] = Counter()
+        intents: Counter[str] = Counter()
+        spaces: Counter[str] = Counter()
+        newest: list[tuple[object, ...]] = []
+        keep = offset + limit
+        by_time = itemgetter(1, 0)  # started_at, then seq: the order of the pages
+        while rows := cursor.fetchmany(_MATCH_BATCH):
+            total += len(rows)
+            statuses.update(map(itemgetter(2), rows))
+            intents.update(map(itemgetter(3), rows))
+            spaces.update(map(itemgetter(4), rows))
+            newest = heapq.nlargest(keep, [*newest, *rows], key=by_time)
+        seqs = [int(str(row[0])) for row in newest[offset:]]
+        records = dict(self._db.execute(_PAGE_RECORDS, (json.dumps(seqs),)).fetchall()) if seqs else {}
+        rows_out: list[tuple[object, ...]] = [(records[seq],) for seq in seqs]
+        namespaces: Counter[str] = Counter()
+        for joined, n in spaces.items():
+            for name in joined.split(NAMESPACE_SEPARATOR) if joined else ():
+                namespaces[name] += n
+        facets = Facets(
+            status=[FacetCount(value=v, count=n) for v, n in sorted(statuses.items(), key=lambda x: (-x[1], x[0]))],
+            intent=_top_nocase(intents),
+            namespace=_top_nocase(namespaces),
+        )
+        return total, rows_out, facets
 
     def _search_all(self, limit: int, offset: int) -> tuple[int, list[tuple[object, ...]], Facets]:
-        """No filter: counts and facets straight from the (covering) indexes."""
-        total = int(str(self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]))
+        """No filter: the total and the facets from the counts the triggers keep (facet_counts)."""
+        total = int(str(self._db.execute(_ALL_TOTAL).fetchone()[0]))
         rows = self._db.execute(_NEWEST_PAGE, (limit, offset)).fetchall()
         facets = Facets(**{name: self._facet(sql) for name, sql in _ALL_FACETS.items()})
         return total, rows, facets

@@ -205,7 +205,7 @@ def test_a_version_2_database_is_upgraded_and_filled_from_the_stored_records(tmp
         gzip.compress((archived.model_dump_json() + "\n").encode()))
 
     with RecordStore(tmp_path) as s:
-        assert s._read("PRAGMA user_version")[0][0] == 3
+        assert s._read("PRAGMA user_version")[0][0] == 4
         assert numbers(s, "category:update") == {1, 5}
         assert numbers(s, "image:nginx*") == {1} and numbers(s, "reason:*BackOff") == {1, 3}
         assert s._read("SELECT failed_group FROM runs WHERE id = ?", (rid(1),))[0][0] == "set image deployment"
