@@ -45,6 +45,7 @@ from operate_mcp.records.cli import add_records_parsers
 from operate_mcp.workflows.decide import approve, reject, valid_approvals
 from operate_mcp.workflows.diagnose import diagnose
 from operate_mcp.workflows.display import approval_lines, diagnosis_lines, one_line, summary_lines
+from operate_mcp.workflows.doctor import run_doctor
 from operate_mcp.workflows.replay import parse_overrides, plan_replay, replay
 from operate_mcp.workflows.sessions import SessionStore
 
@@ -55,7 +56,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     # Over HTTP the caller is whoever holds the token, not the OS user running the server.
-    mcp = create_server(settings, caller=settings.http_user if args.transport == "http" else None)
+    mcp = create_server(settings, caller=settings.http_user if args.transport == "http" else None, warm_up=True)
     if args.transport == "stdio":
         mcp.run("stdio")
         return 0
@@ -271,6 +272,22 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    """Every setup check at once (workflows/doctor.py); exit 1 when one fails, warnings allowed."""
+    report = asyncio.run(run_doctor(load_settings(), deep=args.deep))
+    if args.format == "json":
+        print(report.model_dump_json(indent=2))
+        return 0 if report.ok else 1
+    table = Table("check", "status", "detail", "fix")
+    for column in table.columns[2:]:
+        column.overflow = "fold"  # a path or a setting cut with "…" cannot be copied
+    colour = {"ok": "green", "warn": "yellow", "fail": "red"}
+    for c in report.checks:
+        table.add_row(c.name, Text(c.status.value, style=colour[c.status.value]), Text(c.detail), Text(c.fix))
+    Console().print(table)
+    return 0 if report.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="operate-mcp", description=__doc__)
     parser.add_argument("--version", action="version", version=f"operate-mcp {__version__}")
@@ -338,6 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--override", action="append", metavar="KEY=VALUE", help="intent=... or namespace=...")
     rp.add_argument("--format", choices=["text", "json"], default="text")
     rp.set_defaults(func=_replay)
+
+    dr = sub.add_parser("doctor", help="check the setup (data dir, kubectl, cluster, identity, model, knowledge)")
+    dr.add_argument("--deep", action="store_true", help="also load the embedding model (takes ~10 s)")
+    dr.add_argument("--format", choices=["text", "json"], default="text")
+    dr.set_defaults(func=_doctor)
 
     add_audit_parser(sub)
     add_knowledge_parsers(sub)

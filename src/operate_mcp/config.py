@@ -74,9 +74,16 @@ class Settings(BaseSettings):
     records_retention_days: int = Field(default=30, ge=0)
     alert_webhook_url: str | None = None
 
-    provider: Literal["anthropic", "scripted"] = "anthropic"
+    # The model behind analysis (docs/guide.md, "Model gateways and providers"): Anthropic's API or a gateway
+    # speaking it, Amazon Bedrock or Google Vertex AI. OPERATE_MCP_MODEL is the model id each of them expects.
+    provider: Literal["anthropic", "bedrock", "vertex", "scripted"] = "anthropic"
     anthropic_api_key: SecretStr | None = None
-    anthropic_base_url: str | None = None
+    anthropic_base_url: str | None = None  # without /v1 (a trailing /v1 is stripped, with a warning)
+    anthropic_auth_header: Literal["x-api-key", "bearer"] = "x-api-key"  # "bearer": Authorization: Bearer <key>
+    aws_region: str | None = None  # provider=bedrock; else AWS_REGION / the profile's region
+    aws_profile: str | None = None  # provider=bedrock; else boto3's usual credential chain
+    vertex_region: str | None = None  # provider=vertex; else CLOUD_ML_REGION
+    vertex_project_id: str | None = None  # provider=vertex; else the application default credentials' project
     model: str = "claude-sonnet-5"
     max_tokens: int = 8192
     max_iterations: int = 30
@@ -114,7 +121,10 @@ class Settings(BaseSettings):
     qdrant_url: str | None = None
     qdrant_api_key: SecretStr | None = None
     embedding_model: str = "all-MiniLM-L6-v2"
+    # torch (sentence-transformers) or onnx (ONNX Runtime, no torch; docs/install.md); auto: torch if installed
+    embedding_backend: Literal["auto", "torch", "onnx"] = "auto"
     knowledge_enabled: bool = True
+    read_only_tools: bool = True  # kube_get, kube_logs, ... over MCP; false leaves `operate` and the rest alone
 
     @classmethod
     def settings_customise_sources(
@@ -149,6 +159,8 @@ class Settings(BaseSettings):
         env["KUBECTL_KUBERC"] = "false"
         cache = self.data_dir / "kubectl-cache"
         try:
+            # The data dir first, private: mkdir's mode applies only to the last directory it makes.
+            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             cache.mkdir(mode=0o700, parents=True, exist_ok=True)
             info = cache.lstat()
         except OSError as exc:

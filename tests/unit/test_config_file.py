@@ -24,3 +24,14 @@ def test_known_keys_are_read(tmp_path, monkeypatch):
     monkeypatch.setenv("OPERATE_MCP_CONFIG", str(path))
     settings = load_settings()
     assert settings.production_namespaces == ["live"] and settings.drift_mode == "warn"
+
+
+def test_a_fresh_data_dir_is_created_private_not_just_its_last_directory(tmp_path):
+    """mkdir(parents=True) applies its mode to the last directory only: the data dir itself, which holds
+    sessions, records and the audit log, must not be left readable by other users."""
+    from operate_mcp.config import Settings
+
+    data = tmp_path / "fresh" / "data"
+    Settings(data_dir=data).kubectl_env()
+    assert data.stat().st_mode & 0o777 == 0o700
+    assert (data / "kubectl-cache").stat().st_mode & 0o777 == 0o700

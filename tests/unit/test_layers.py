@@ -25,7 +25,10 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "operate_mcp"
 
-GROUND = {"model", "errors", "config", "fileio", "identity", "prompts", "redact", "manifest_stream", "__init__"}
+GROUND = {
+    "model", "errors", "config", "fileio", "identity", "prompts", "redact", "manifest_stream", "untrusted", "tracing",
+    "__init__",
+}
 FIRST = {"kube", "agent", "governance", "knowledge", "records", "audit", "analyzers", "approvers", "observe"}
 SECOND = {"workflows"}
 FACES = {"server", "cli", "__main__"}

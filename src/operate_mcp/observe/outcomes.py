@@ -14,7 +14,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -220,6 +219,8 @@ def _failing(state: _State, indicators: Sequence[FailureIndicator]) -> list[tupl
 
 
 def _http(spec: CheckSpec) -> tuple[bool, str]:
+    import httpx  # lazy: ~0.15 s to import; only an http verification check needs it, never tools/list
+
     if not spec.url:
         return False, "http check without url"
     try:

@@ -16,14 +16,16 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
 from pydantic import BaseModel, Field
 
 from operate_mcp.records.models import FAILURE_STATUSES, ExecutionRecord
 from operate_mcp.redact import redact_text
+
+if TYPE_CHECKING:
+    import httpx
 
 ALERTS_FILE = Path("alerts") / "intent-failures.log"
 VALUE_CAP_CHARS = 1_000
@@ -187,6 +189,8 @@ class FailureAlerts:
                 self._worker.start()
 
     def _run(self) -> None:
+        import httpx  # lazy: ~0.15 s to import (rich, pygments, click); only a configured webhook needs it
+
         with httpx.Client(timeout=self.timeout_seconds) as client:
             while True:
                 payload = self._queue.get()
@@ -198,6 +202,8 @@ class FailureAlerts:
                     self._queue.task_done()
 
     def _deliver(self, client: httpx.Client, payload: dict[str, Any]) -> None:
+        import httpx  # lazy: see _run
+
         url = self.webhook_url or ""
         for attempt in range(1, self.max_attempts + 1):
             problem: str

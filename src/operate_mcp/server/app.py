@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from operate_mcp.agent.anthropic_provider import AnthropicProvider
+from operate_mcp.agent.anthropic_provider import provider_from_settings
 from operate_mcp.agent.provider import Provider
 from operate_mcp.audit.log import AuditLog, audit_log_for
 from operate_mcp.config import Settings
@@ -29,12 +29,8 @@ ProviderFactory = Callable[[Settings], Provider]
 
 
 def default_provider(settings: Settings) -> Provider:
-    return AnthropicProvider(
-        api_key=settings.api_key(),
-        model=settings.model,
-        max_tokens=settings.max_tokens,
-        base_url=settings.anthropic_base_url,
-    )
+    """Anthropic's API (or a gateway speaking it), Bedrock or Vertex AI, as OPERATE_MCP_PROVIDER says."""
+    return provider_from_settings(settings)
 
 
 class App:
@@ -72,6 +68,23 @@ class App:
     def start_retention(self) -> None:
         """Records retention at start, off the request path: archives (gzip JSONL) before it deletes."""
         threading.Thread(target=self._prune, name="records-retention", daemon=True).start()
+
+    def start_warm_up(self) -> None:
+        """Load the embedding model off the request path once serving, so the first knowledge call is fast."""
+        if self.knowledge is not None:
+            # not a daemon: killed inside ONNX Runtime or torch at exit, it aborts the process ("FATAL: exception
+            # not rethrown"); a server told to stop while loading finishes the load (seconds) first
+            threading.Thread(target=self._warm_up, name="knowledge-warm-up", daemon=False).start()
+
+    def _warm_up(self) -> None:
+        assert self.knowledge is not None
+        try:  # the model first: it needs no lock on the local store, which the CLI may be using meanwhile
+            self.knowledge.embedder.embed(["warm up"])
+            self.knowledge.ready()
+        except OperateError as exc:  # e.g. no embeddings extra: the first knowledge call says so again
+            logging.getLogger(__name__).warning("knowledge warm-up: %s", exc)
+        except Exception:  # a failed warm-up must not take the server down
+            logging.getLogger(__name__).exception("knowledge warm-up failed")
 
     def _prune(self) -> None:
         try:

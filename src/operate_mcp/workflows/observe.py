@@ -24,7 +24,6 @@ from operate_mcp.observe.baselines import Baselines
 from operate_mcp.observe.context import capture
 from operate_mcp.observe.logparse import analyze_log
 from operate_mcp.observe.outcomes import load_specs, run_checks, run_verification
-from operate_mcp.observe.templates import ErrorTemplates
 from operate_mcp.records.category import categorize
 from operate_mcp.records.models import ExecutionRecord
 from operate_mcp.workflows.operate import OperateDeps
@@ -93,6 +92,9 @@ async def outcome_checks_async(deps: OperateDeps, session: Session) -> list[Chec
 def analyze_logs(deps: OperateDeps, before: Snapshot | None, after: Snapshot | None) -> list[LogAnalysis]:
     """What the captured logs say after the change, error templates marked new or known. The logs from
     before the change are mined first, so an error that was already there is never "new"."""
+    # lazy: drain3 and jsonpickle (~0.05 s) are only needed once logs are mined, never to list tools
+    from operate_mcp.observe.templates import ErrorTemplates
+
     templates = ErrorTemplates(deps.settings.data_dir)
     for log in before.logs if before is not None else ():
         analyze_log(log, templates=templates)
