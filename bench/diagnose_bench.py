@@ -22,8 +22,9 @@ import os
 import statistics
 import subprocess
 import sys
-import textwrap
 import time
+
+from bench_shared import nodes_manifest
 
 from operate_mcp.kube.reader import ClusterReader
 from operate_mcp.workflows.diagnose import diagnose
@@ -37,28 +38,6 @@ def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> str:
     if check and proc.returncode != 0:
         raise SystemExit(f"kubectl {' '.join(args)} failed: {proc.stderr}")
     return proc.stdout
-
-
-def nodes_manifest(count: int) -> str:
-    docs = []
-    for i in range(count):
-        docs.append(
-            textwrap.dedent(f"""\
-            apiVersion: v1
-            kind: Node
-            metadata:
-              name: bench-node-{i}
-              annotations: {{kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0"}}
-              labels: {{kubernetes.io/hostname: bench-node-{i}, operate-mcp.dev/bench: "true", type: kwok}}
-            spec:
-              taints: [{{key: operate-mcp.dev/bench, value: "true", effect: NoSchedule}}]
-            status:
-              addresses: [{{address: 127.0.0.1, type: InternalIP}}, {{address: bench-node-{i}, type: Hostname}}]
-              allocatable: {{cpu: "32", memory: 128Gi, pods: "110"}}
-              capacity: {{cpu: "32", memory: 128Gi, pods: "110"}}
-            """)
-        )
-    return "---\n".join(docs)
 
 
 def deployment(name: str, replicas: int, fail: str | None) -> str:
