@@ -37,7 +37,7 @@ import yaml
 
 from operate_mcp.manifest_stream import ManifestError, read_documents
 
-__all__ = ["MASK", "is_secret_key", "redact", "redact_manifest", "redact_plain", "redact_text"]
+__all__ = ["MASK", "is_secret_key", "names_a_secret", "redact", "redact_manifest", "redact_plain", "redact_text"]
 
 MASK = "[REDACTED]"
 
@@ -127,6 +127,19 @@ _STRING_RULES: tuple[tuple[re.Pattern[str], _Replacement], ...] = (
         re.compile(r"(?<![A-Za-z0-9_.:/-])([A-Za-z0-9_.-]+:)[^\s@/]{1,256}(@(?:tcp|udp|unix)\()"),
         r"\1" + MASK + r"\2",
     ),
+    # kubectl describe's data layout (ConfigMaps): `password:`, a `----` line, then the value up to a blank line.
+    (
+        re.compile(
+            r"(?im)^([ \t]*[A-Za-z0-9_.\-]++" + _ENDS_SENSITIVE + r":[ \t]*\n[ \t]*-{4}[ \t]*\n)(?![ \t]*\n)"
+            r"[\s\S]*?(?=\n[ \t]*\n|\Z)"
+        ),
+        r"\1" + MASK,
+    ),
+    # describe's args, one per line: the line after a bare secret flag (`--db-password`) is its value.
+    (
+        re.compile(r"(?im)^([ \t]*--?[A-Za-z0-9_\-]++" + _ENDS_SENSITIVE + r"[ \t]*\n[ \t]*)\S[^\n]*"),
+        r"\1" + MASK,
+    ),
     (
         re.compile(
             r"(?i)(?<![A-Za-z0-9_\-])([A-Za-z0-9_\-]++" + _ENDS_SENSITIVE + r"[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&}]+"
@@ -150,6 +163,7 @@ _STRING_RULES: tuple[tuple[re.Pattern[str], _Replacement], ...] = (
 )
 # A bare argv flag whose *next* element is the secret: ["kubectl", "--token", "abc"].
 _SECRET_FLAG = re.compile(r"(?i)^--?" + _SENSITIVE_NAME + r"$")
+_SENSITIVE_NAME_FULL = re.compile(r"(?i)" + _SENSITIVE_NAME)
 _MAX_STRUCTURED = 1_000_000  # characters; larger text is not parsed
 # A `kind:`/`apiVersion:` key, or a double-quoted key with escapes (`"\x6bind": Secret`), at a line start or in a flow.
 _MANIFEST_KEY = re.compile(r"""(?m)(?:^|[{,])[ \t]*(?:[-?][ \t]+)*(?:["']?(?:kind|apiVersion)["']?\s*:|"[^"\n]*\\)""")
@@ -162,6 +176,12 @@ def is_secret_key(key: str) -> bool:
         return False
     joined = "".join(words)
     return any(w in _SECRET_WORDS for w in words) or any(j in joined for j in _SECRET_JOINED)
+
+
+def names_a_secret(name: str) -> bool:
+    """A key that names a secret (`is_secret_key`), or a name run together that ends in a secret word, as
+    env vars and flags are written: PGPASSWORD, APITOKEN, MYSQL_PWD (the string rules read them so too)."""
+    return is_secret_key(name) or bool(_SENSITIVE_NAME_FULL.fullmatch(name))
 
 
 def redact_plain(text: str) -> str:

@@ -300,7 +300,8 @@ class ClusterReader:
             raise ReadFailed(exc.status, redact_text(exc.message or exc.reason)[:300]) from exc
         except Exception as exc:
             raise ReadFailed(None, redact_text(str(exc))[:300]) from exc
-        return _HEADLESS_KEY.sub("[REDACTED PRIVATE KEY]", redact_plain(raw.decode("utf-8", "replace")))
+        text = whole_lines(raw, limit_bytes).decode("utf-8", "replace")
+        return _HEADLESS_KEY.sub("[REDACTED PRIVATE KEY]", redact_plain(text))
 
     def node_metrics(self, label_selector: str | None = None) -> Listing:
         """CPU and memory of every node from the metrics API (metrics-server), if served."""
@@ -338,6 +339,15 @@ class ClusterReader:
             return Listing(error=_why(exc, f"the log of {pod}/{container}", namespace))
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
         return Listing(items=[{"lines": log_lines(text, tail)}])
+
+
+def whole_lines(raw: bytes, limit_bytes: int) -> bytes:
+    """A log the API server cut at `limit_bytes` ends mid-line: drop that partial line, since a credential
+    cut before its delimiter (`postgres://u:pass` without its `@host`) no longer matches the redactor."""
+    if len(raw) < limit_bytes or raw.endswith(b"\n"):
+        return raw
+    cut = raw.rfind(b"\n")
+    return raw[: cut + 1] if cut >= 0 else b""
 
 
 def log_lines(text: str, tail: int) -> list[str]:

@@ -17,6 +17,8 @@ The same tools serve MCP clients (`server/tools/cluster.py`) through `ToolBox.ru
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
 import json
 import re
@@ -39,7 +41,7 @@ from operate_mcp.kube.secrets import failure_status, is_secret_resource, touches
 from operate_mcp.model.command import CommandClass, shell_quote
 from operate_mcp.model.resources import canonical_resource
 from operate_mcp.model.tool_call import ToolCall
-from operate_mcp.redact import MASK, is_secret_key, redact, redact_plain
+from operate_mcp.redact import MASK, names_a_secret, redact, redact_plain
 from operate_mcp.untrusted import inert
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
@@ -53,6 +55,7 @@ MAX_TOOL_OUTPUT = 24_000
 # A get forced to JSON is read whole so it parses and can be stripped (Secrets: keys only) before
 # the rendered text is capped; cutting raw JSON first would hand the model unparsed Secret values.
 JSON_GET_OUTPUT_CAP = 8_000_000
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 class ToolInputError(ValueError):
@@ -795,8 +798,8 @@ def _strip_object(obj: Any) -> Any:
 
 def _mask_containers(value: Any) -> Any:
     """Container environments and command lines, wherever a pod template sits: an env var named like a
-    secret (DB_PASSWORD) keeps its name, not its value, and `--password x` in args loses the `x`. (URLs with a
-    password, Basic credentials and the like are masked in the rendered text by `redact_plain`.)"""
+    secret (DB_PASSWORD, PGPASSWORD) keeps its name, not its value, and `--password x` in args loses the `x`.
+    (URLs with a password, Basic credentials and the like are masked in the rendered text by `redact_plain`.)"""
     if isinstance(value, list):
         return [_mask_containers(v) for v in value]
     if not isinstance(value, dict):
@@ -805,7 +808,7 @@ def _mask_containers(value: Any) -> Any:
     if isinstance(out.get("env"), list):
         out["env"] = [
             {**e, "value": MASK}
-            if isinstance(e, dict) and isinstance(e.get("value"), str) and is_secret_key(str(e.get("name", "")))
+            if isinstance(e, dict) and isinstance(e.get("value"), str) and names_a_secret(str(e.get("name", "")))
             else e
             for e in out["env"]
         ]
@@ -886,6 +889,52 @@ def _body(args: Any, result: CommandResult) -> str:
     if stderr.strip():
         body = f"{body}\n[stderr]\n{stderr}" if body.strip() else f"[stderr]\n{stderr}"
     return body
+
+
+def _describe_secrets(kubectl: Kubectl, a: DescribeArgs, argv: list[str]) -> CommandResult:
+    """`kubectl describe secret` as kubectl prints it, made from the Secrets' JSON: kubectl's own describe
+    prints a service-account token Secret's `token` as it is, which no pattern can mask whole (a value may hold
+    spaces or lines). Here every value is its size only; `argv` stays the describe it stands for."""
+    get_args = GetArgs(resource=a.resource, name=a.name, namespace=a.namespace, selector=a.selector, output="json")
+    got = kubectl.run(_build_get(get_args)[0], output_cap=JSON_GET_OUTPUT_CAP, redact=False)
+    stderr = redact_plain(got.stderr)
+    try:
+        obj = json.loads(got.stdout) if got.stdout.strip() else {}
+    except json.JSONDecodeError:
+        obj, stderr = {}, f"{stderr}[the Secrets could not be read as complete JSON; narrow the query]\n"
+    items: list[Any] = obj["items"] if isinstance(obj, dict) and isinstance(obj.get("items"), list) else [obj]
+    blocks = [_describe_secret(i) for i in items if isinstance(i, dict) and i.get("metadata")]
+    if got.ok and not blocks:
+        stderr += f"{_none_found(a.namespace)}\n"
+    stdout = redact_plain("\n\n".join(blocks) + "\n") if blocks else ""
+    return got.model_copy(update={"argv": argv, "stdout": stdout, "stderr": stderr})
+
+
+def _describe_secret(secret: dict[str, Any]) -> str:
+    meta = secret.get("metadata") or {}
+    labels = [f"{k}={v}" for k, v in sorted((meta.get("labels") or {}).items())]
+    notes = [f"{k}: {v}" for k, v in sorted((meta.get("annotations") or {}).items()) if k != _LAST_APPLIED]
+    pad = "\n" + " " * 14
+    lines = [
+        f"Name:         {meta.get('name', '')}",
+        f"Namespace:    {meta.get('namespace', '')}",
+        f"Labels:       {pad.join(labels) or '<none>'}",
+        f"Annotations:  {pad.join(' '.join(str(n).split()) for n in notes) or '<none>'}",
+        "",
+        f"Type:  {secret.get('type', '')}",
+        "",
+        "Data",
+        "====",
+    ]
+    data = secret.get("data") or {}
+    width = max((len(str(k)) for k in data), default=0) + 2
+    for key in sorted(data):
+        try:
+            size = f"{len(base64.b64decode(str(data[key]), validate=True))} bytes"
+        except (binascii.Error, ValueError):
+            size = MASK
+        lines.append(f"{(str(key) + ':').ljust(width)}  {size}")
+    return "\n".join(lines)
 
 
 class ToolResult(BaseModel):
@@ -991,6 +1040,8 @@ class ToolBox:
             return _Ran(ToolCall(name=name, input=raw, argv=argv, ok=False, is_error=True), msg)
         result = self._read_in_process(tool, args, argv)
         source: Literal["in-process", "kubectl"] = "in-process"
+        if result is None and isinstance(args, DescribeArgs) and is_secret_resource(args.resource):
+            source, result = "kubectl", _describe_secrets(self.kubectl, args, argv)
         if result is None:
             source = "kubectl"
             if isinstance(args, GetArgs) and _is_json_get(argv):  # parsed, stripped and redacted as structure

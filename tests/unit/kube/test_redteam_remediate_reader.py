@@ -83,3 +83,16 @@ def test_a_password_in_an_event_message_is_masked_before_the_analyzers_cite_it()
         e["message"] = f"{e['message']} (tried DATABASE_URL=postgres://app:hunter2@db:5432/app)"
     assert "hunter2" in _everything_cited(copy.deepcopy(objects))
     assert "hunter2" not in _everything_cited(_read_as_the_reader_does(objects))
+
+
+def test_a_log_cut_at_its_byte_limit_loses_its_partial_last_line():
+    """A caller picks limit_bytes so the cut falls inside a credential, before the part the redactor
+    needs to recognise it (the '@host' of a URL): the partial line is dropped, never shown."""
+    from operate_mcp.kube.reader import whole_lines
+
+    log = b"starting\nconnecting to postgres://app:hunter2@db:5432/shop\n"
+    cut = log[: log.index(b"@")]
+    assert whole_lines(cut, len(cut)) == b"starting\n"
+    assert whole_lines(log, len(log)) == log  # ends with a newline: nothing cut
+    assert whole_lines(cut, len(cut) + 10) == cut  # shorter than the limit: the log's own end
+    assert whole_lines(b"one line without end", 20) == b""
