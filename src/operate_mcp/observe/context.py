@@ -97,7 +97,8 @@ def pod_state(pod: Mapping[str, Any], owner: str) -> PodState:
         phase=str(status.get("phase") or ""),
         ready=ready,
         restarts=sum(int(s.get("restartCount") or 0) for s in statuses),
-        waiting_reason=waiting,
+        # A pod that failed as a whole (Evicted, NodeLost, ...) says so in status.reason, not on a container.
+        waiting_reason=waiting or str(status.get("reason") or ""),
         last_termination_reason=str(last.get("reason") or ""),
         last_exit_code=last.get("exitCode") if isinstance(last.get("exitCode"), int) else None,
         node=str((pod.get("spec") or {}).get("nodeName") or ""),
