@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from operate_mcp.config import Settings
 from operate_mcp.errors import CommandRejected
 from operate_mcp.kube.classifier import ParsedCommand, parse_kubectl
+from operate_mcp.kube.patches import UnreadablePatch, patch_body, sent_as_json
 from operate_mcp.kube.targets import targets_of
 from operate_mcp.model.command import ProposedCommand
 from operate_mcp.model.proposal import ObservedObject, PolicyCheck, RiskAssessment, RiskTier
@@ -89,23 +89,15 @@ def _named_workloads(parsed: ParsedCommand) -> bool:
     )
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
-        raise ValueError("duplicate key")
-    return dict(pairs)
-
-
 def _json_patch_body(text: str) -> Any:
-    """The patch as the API server reads it, or None. kubectl sends a `-p` starting with `{` as written
-    (JSON); anything else it converts from YAML with go-yaml, which reads merge keys (`<<`, `!!merge`)
-    differently from PyYAML: judged by our YAML reading, a patch could say "restart" to us and
-    "replicas: 0" to kubectl. So only JSON, without duplicate keys, is read as a restart."""
-    if not text.lstrip().startswith("{"):
+    """The patch as the API server reads it, or None. Only a body kubectl sends as written (JSON) is read
+    as a restart: a YAML body goes through go-yaml in kubectl, and a reading that differs from ours could
+    make "restart" to us "replicas: 0" to the cluster (kube/patches.py)."""
+    if not sent_as_json(text):
         return None
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates)
-    except ValueError:
+        return patch_body(text)
+    except UnreadablePatch:
         return None
 
 

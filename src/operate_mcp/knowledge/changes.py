@@ -19,7 +19,7 @@ from typing import Any
 from operate_mcp.errors import CommandRejected
 from operate_mcp.kube.classifier import ParsedCommand, ResourceRef, parse_kubectl
 from operate_mcp.kube.manifests import ManifestError, parse_manifests
-from operate_mcp.manifest_stream import HOW_TO_WRITE, read_documents
+from operate_mcp.kube.patches import UnreadablePatch, patch_body
 from operate_mcp.model.command import ProposedCommand
 from operate_mcp.model.resources import kind_of, resource_of_kind
 
@@ -136,44 +136,6 @@ def _manifest_objects(stdin: str) -> tuple[list[dict[str, Any]], str]:
         return [], str(exc)
 
 
-class _Unreadable(Exception):
-    """A patch body we cannot read exactly as kubectl sends it."""
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
-        raise ValueError("a key appears twice in one object, and decoders differ on which one counts")
-    return dict(pairs)
-
-
-def _not_json(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-_STRICT_JSON = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_not_json)
-
-
-def _patch_body(text: str) -> Any:
-    """The patch as the API server receives it. kubectl sends a `-p` that starts with `{` as written (JSON);
-    anything else it converts from YAML with go-yaml v2, which reads merge keys, tags, anchors and numbers
-    (`1e3`) otherwise than PyYAML: manifest_stream reads YAML the way go-yaml does and refuses the rest."""
-    if text.lstrip(" \t\r\n").startswith("{"):
-        try:
-            return _STRICT_JSON.decode(text)
-        except ValueError as exc:
-            why = f"it starts with '{{', so kubectl sends it as written, and it is not strict JSON ({exc})"
-            raise _Unreadable(why) from None
-    try:
-        documents = read_documents(text)
-    except ManifestError as exc:
-        reason = str(exc).replace("of the manifest", "of the patch").removesuffix(f"; {HOW_TO_WRITE}")
-        raise _Unreadable(f"read as YAML the way kubectl reads it, {reason}") from None
-    if len(documents) != 1:
-        raise _Unreadable(f"it holds {len(documents)} YAML documents where kubectl reads one")
-    return documents[0].value
-
-
 def _replicas_set(fragment: Any, doubts: list[str]) -> dict[str, int]:
     """The replica fields a patch fragment sets. Null (the API server resets the field to its default) or
     a value that is not a whole number leaves the count unknown: a doubt, never "unchanged"."""
@@ -264,8 +226,8 @@ def _patch_effect(change: dict[str, Any], patch_text: str, patch_type: str | Non
     """What a patch sets, read as kubectl sends it. Whatever we cannot read exactly leaves the change
     unknown (`parse_error`), and every policy fails closed on it (knowledge/policies.py)."""
     try:
-        body = _patch_body(patch_text)
-    except _Unreadable as exc:
+        body = patch_body(patch_text)
+    except UnreadablePatch as exc:
         change["parse_error"] = f"the patch (-p) cannot be read exactly as kubectl reads it: {exc}; {_HOW_TO_PATCH}"
         return
     change["patch"] = body
