@@ -15,11 +15,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from operate_mcp.fileio import atomic_write
 from operate_mcp.model.observation import Anomaly, AnomalySeverity, Category
 from operate_mcp.records.alerts import FailureAlert, FailureAlerts
 from operate_mcp.records.models import RECORD_ID, RecordError
+from operate_mcp.records.sqlite import open_private, write_transaction
 from operate_mcp.records.store import DB_NAME
 from operate_mcp.redact import redact
 
@@ -111,13 +111,8 @@ class AnomalyStore:
         self.path = data_dir / DB_NAME
         self.files_dir = data_dir / ANOMALIES_DIR
         self.alerts = alerts
-        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-        with contextlib.suppress(OSError):
-            os.chmod(self.path, 0o600)
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = FULL")
+        self._db = open_private(self.path)
         self._migrate()
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -132,16 +127,8 @@ class AnomalyStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return write_transaction(self._db, self._lock)
 
     def _migrate(self) -> None:
         with self._transaction() as db:

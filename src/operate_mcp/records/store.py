@@ -23,7 +23,6 @@ import io
 import json
 import logging
 import math
-import os
 import re
 import sqlite3
 import string
@@ -41,6 +40,7 @@ from operate_mcp.fileio import atomic_write
 from operate_mcp.records.category import step_group
 from operate_mcp.records.models import FAILURE_STATUSES, ExecutionRecord, RecordError, RecordNotFound, RunStatus
 from operate_mcp.records.query import CompiledQuery, compile_query, fold
+from operate_mcp.records.sqlite import open_private, write_transaction
 from operate_mcp.records.summary import RunSummary, summarize
 
 logger = logging.getLogger(__name__)
@@ -590,15 +590,8 @@ class RecordStore:
         self.data_dir = data_dir
         self.path = data_dir / DB_NAME
         self.retention_days = retention_days
-        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-        with contextlib.suppress(OSError):
-            os.chmod(self.path, 0o600)
-        self._db.execute("PRAGMA journal_mode = WAL")
-        if synchronous not in ("OFF", "NORMAL", "FULL"):
-            raise ValueError(f"synchronous must be OFF, NORMAL or FULL, not {synchronous!r}")
-        self._db.execute(f"PRAGMA synchronous = {synchronous}")
+        self._db = open_private(self.path, synchronous=synchronous)
         self._db.execute("PRAGMA cache_size = -32000")  # 32 MB of page cache: facets over large stores
         self._db.execute("PRAGMA temp_store = MEMORY")  # sorts and IN lists never touch the disk
         self._db.create_function("search_fold", 1, _fold_or_none, deterministic=True)  # for migration 2
@@ -618,17 +611,8 @@ class RecordStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE takes the write lock up front, so a transaction never fails half-way on a busy db."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return write_transaction(self._db, self._lock)
 
     def _migrate(self) -> None:
         with self._transaction() as db:
