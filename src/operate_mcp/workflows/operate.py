@@ -287,6 +287,23 @@ async def build_proposal(
     )
 
 
+async def before_the_model(deps: OperateDeps, query: str) -> tuple[KnowledgeContext | None, list[str]]:
+    """What every model loop needs first: the preflight, then the organisation's context for `query`.
+
+    Before any model call or retrieval: no cluster, no kubeconfig or no right to dry-run is one clear
+    sentence now, not thirty model turns and a raw kubectl error. (A caller that hands the model other
+    tools than kubectl's decides for itself what they need.) Context that cannot be retrieved becomes a
+    note in the proposal, never a silent gap."""
+    if isinstance(deps.toolset, ToolBox):
+        await anyio.to_thread.run_sync(preflight, deps.kubectl)
+    if deps.knowledge is None:
+        return None, []
+    try:
+        return await anyio.to_thread.run_sync(deps.knowledge.context_for, query), []
+    except OperateError as exc:  # e.g. the embeddings extra is not installed: say so, never silently
+        return None, [f"organisational context (patterns, capabilities) was unavailable: {exc}"]
+
+
 async def analyze(
     deps: OperateDeps,
     intent: str,
@@ -315,18 +332,7 @@ async def analyze(
 
     if deps.provider is None:
         raise ConfigError("no model is configured for analysis: set ANTHROPIC_API_KEY (see README, Configuration)")
-    if isinstance(deps.toolset, ToolBox):
-        # Before any model call or retrieval: no cluster, no kubeconfig or no right to dry-run is one clear
-        # sentence now, not thirty model turns and a raw kubectl error. (A caller that hands the model other
-        # tools than kubectl's decides for itself what they need.)
-        await anyio.to_thread.run_sync(preflight, deps.kubectl)
-    context: KnowledgeContext | None = None
-    notes: list[str] = []
-    if deps.knowledge is not None:
-        try:
-            context = await anyio.to_thread.run_sync(deps.knowledge.context_for, " ".join([intent, *refinements]))
-        except OperateError as exc:  # e.g. the embeddings extra is not installed: say so, never silently
-            notes.append(f"organisational context (patterns, capabilities) was unavailable: {exc}")
+    context, notes = await before_the_model(deps, " ".join([intent, *refinements]))
     dry_runs: dict[int, DryRunResult] = {}
 
     async def check_draft(draft: ProposalDraft) -> list[str]:

@@ -23,9 +23,7 @@ from operate_mcp.errors import OperateError, SessionError
 from operate_mcp.governance.approval import AUTO_REMEDIATE, auto_remediation_refused
 from operate_mcp.kube.classifier import classify
 from operate_mcp.kube.context import default_namespace
-from operate_mcp.kube.preflight import preflight
 from operate_mcp.kube.reader import reader_for
-from operate_mcp.kube.tools import ToolBox
 from operate_mcp.model.command import CommandClass
 from operate_mcp.model.finding import Evidence, Finding
 from operate_mcp.model.proposal import DryRunResult
@@ -47,9 +45,9 @@ from operate_mcp.workflows.diagnose import Diagnosis, diagnose
 from operate_mcp.workflows.display import escaped, finding_lines
 from operate_mcp.workflows.execute import execute
 from operate_mcp.workflows.operate import (
-    KnowledgeContext,
     OperateDeps,
     audit_proposal,
+    before_the_model,
     build_proposal,
     check_commands,
 )
@@ -292,15 +290,7 @@ async def remediate(
     findings = in_scope(diagnosis.findings, target)
     if deps.provider is None:
         return _without_model(symptom, ns, target, diagnosis, findings)
-    if isinstance(deps.toolset, ToolBox):
-        await anyio.to_thread.run_sync(preflight, deps.kubectl)
-    context: KnowledgeContext | None = None
-    notes: list[str] = []
-    if deps.knowledge is not None:
-        try:
-            context = await anyio.to_thread.run_sync(deps.knowledge.context_for, symptom)
-        except OperateError as exc:
-            notes.append(f"organisational context (patterns, capabilities) was unavailable: {exc}")
+    context, notes = await before_the_model(deps, symptom)
     witness = _Witness(deps.toolset)
     dry_runs: dict[int, DryRunResult] = {}
     cited: list[CitedEvidence] = []
