@@ -104,7 +104,26 @@ def make_embedder(model: str, backend: EmbeddingBackend = "auto") -> SentenceTra
     return SentenceTransformerEmbedder(model)
 
 
-class SentenceTransformerEmbedder:
+class _Lazy:
+    """What both backends share: the model named, its id resolved without loading it, loaded on first use."""
+
+    _name: str
+    _model_id: str | None
+    _model: Any
+
+    @property
+    def model_id(self) -> str:
+        """Known without loading the model, so a mismatch with stored vectors is reported cheaply."""
+        if self._model_id is None:
+            self._model_id = resolve_model(self._name)[0]
+        return self._model_id
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+
+class SentenceTransformerEmbedder(_Lazy):
     """sentence-transformers behind the Embedder protocol: lazy, thread-safe loading, batched encoding."""
 
     backend = "torch"
@@ -121,16 +140,6 @@ class SentenceTransformerEmbedder:
         self.device = device
         self._model: Any = None
 
-    @property
-    def model_id(self) -> str:
-        """Known without loading the model, so a mismatch with stored vectors is reported cheaply."""
-        if self._model_id is None:
-            self._model_id = resolve_model(self._name)[0]
-        return self._model_id
-
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
 
     def _load(self) -> Any:
         if self._model is not None:
@@ -203,7 +212,7 @@ class _OnnxModel:
         self.pad_id = pad_id
 
 
-class OnnxEmbedder:
+class OnnxEmbedder(_Lazy):
     """The same sentence-transformers model run by ONNX Runtime: no torch, a few hundred MB installed.
 
     Supports BERT-family models in sentence-transformers layout (config.json, model.safetensors,
@@ -221,15 +230,6 @@ class OnnxEmbedder:
         self._model_id: str | None = None
         self._model: _OnnxModel | None = None
 
-    @property
-    def model_id(self) -> str:
-        if self._model_id is None:
-            self._model_id = resolve_model(self._name)[0]
-        return self._model_id
-
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
 
     @property
     def dimension(self) -> int:
