@@ -12,6 +12,10 @@ Start-up is measured as users see it: PYTHONDONTWRITEBYTECODE is removed from th
 cache. By default the data dir is seeded first (the starter patterns and policies embedded into local
 Qdrant), so the server starts against a real knowledge store, as it does after its first use.
 
+Each start also makes one cheap tool call right after the list (operate-mcp answers `tools/list` from
+its shipped catalog and registers its tools after; an early call waits for that) and prints when it was
+answered, so the whole start-up is in view, not only the list.
+
 Prints median, min and max of both, the ratio of the medians, and whether operate-mcp's median is under
 `--target` seconds and within `--ratio` of the bare server's; exits 1 if either fails.
 """
@@ -55,14 +59,26 @@ def user_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**env, **(extra or {})}
 
 
-async def time_to_tools(command: str, args: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Seconds from spawn to the tools/list answer, and how many tools it listed."""
+OURS_FIRST_CALL = ("runs_search", {"query": "status:failed"})
+BARE_FIRST_CALL = ("ping", {})
+
+
+async def time_to_tools(
+    command: str, args: list[str], env: dict[str, str], first_call: tuple[str, dict[str, str]]
+) -> tuple[float, int, float]:
+    """Seconds from spawn to the tools/list answer, how many tools it listed, and seconds from spawn to the
+    answer of a first cheap tool call made right after (operate-mcp registers its tools once the list is
+    answered: a call that comes early waits for that, and this is what it waits)."""
     params = StdioServerParameters(command=command, args=args, env=env)
     started = time.perf_counter()
     async with Client(params) as client:
         tools = (await client.list_tools()).tools
         elapsed = time.perf_counter() - started
-    return elapsed, len(tools)
+        result = await client.call_tool(*first_call)
+        called = time.perf_counter() - started
+        if result.is_error:
+            raise SystemExit(f"the first call {first_call[0]} failed: {result.content}")
+    return elapsed, len(tools), called
 
 
 def main() -> int:
@@ -88,19 +104,28 @@ def main() -> int:
     bare_env = user_env()
     ours: list[float] = []
     bare: list[float] = []
+    ours_call: list[float] = []
+    bare_call: list[float] = []
     tools = 0
     try:
         if args.seed:
             print(f"seeded the knowledge store in {seed(data_dir):.2f}s (model load + embedding, not timed below)")
         # Warm the OS file cache and write bytecode once, as a machine that has run them before would have.
-        asyncio.run(time_to_tools(ours_cmd, ours_args, ours_env))
-        asyncio.run(time_to_tools(sys.executable, [str(bare_script)], bare_env))
+        asyncio.run(time_to_tools(ours_cmd, ours_args, ours_env, OURS_FIRST_CALL))
+        asyncio.run(time_to_tools(sys.executable, [str(bare_script)], bare_env, BARE_FIRST_CALL))
         for i in range(args.runs):
-            elapsed, tools = asyncio.run(time_to_tools(ours_cmd, ours_args, ours_env))
+            elapsed, tools, called = asyncio.run(time_to_tools(ours_cmd, ours_args, ours_env, OURS_FIRST_CALL))
             ours.append(elapsed)
-            floor, _ = asyncio.run(time_to_tools(sys.executable, [str(bare_script)], bare_env))
+            ours_call.append(called)
+            floor, _, floor_call = asyncio.run(
+                time_to_tools(sys.executable, [str(bare_script)], bare_env, BARE_FIRST_CALL)
+            )
             bare.append(floor)
-            print(f"run {i + 1}: operate-mcp {elapsed:.3f}s ({tools} tools), bare server {floor:.3f}s")
+            bare_call.append(floor_call)
+            print(
+                f"run {i + 1}: operate-mcp {elapsed:.3f}s ({tools} tools; first call answered at {called:.3f}s), "
+                f"bare server {floor:.3f}s (first call at {floor_call:.3f}s)"
+            )
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     ours_median, bare_median = statistics.median(ours), statistics.median(bare)
@@ -110,6 +135,11 @@ def main() -> int:
         f"over {len(ours)} runs, {tools} tools"
     )
     print(f"bare one-tool server: median {bare_median:.3f}s, min {min(bare):.3f}s, max {max(bare):.3f}s")
+    print(
+        f"first tool call answered (from spawn): operate-mcp median {statistics.median(ours_call):.3f}s "
+        f"({OURS_FIRST_CALL[0]}), bare server {statistics.median(bare_call):.3f}s ({BARE_FIRST_CALL[0]}); "
+        "not a goal, shown so the catalog's head start is not mistaken for the whole start-up"
+    )
     ok_abs, ok_ratio = ours_median < args.target, ratio <= args.ratio
     print(
         f"ratio {ratio:.2f}x the bare server ({'within' if ok_ratio else 'OVER'} {args.ratio:.1f}x); "

@@ -42,6 +42,7 @@ from operate_mcp.kube.runner import Kubectl
 from operate_mcp.model.session import SessionStatus
 from operate_mcp.observe.cli import add_observe_parsers
 from operate_mcp.records.cli import add_records_parsers
+from operate_mcp.server.serve import add_serve_arguments
 from operate_mcp.workflows.decide import approve, reject, valid_approvals
 from operate_mcp.workflows.diagnose import diagnose
 from operate_mcp.workflows.display import approval_lines, diagnosis_lines, one_line, summary_lines
@@ -52,22 +53,9 @@ from operate_mcp.workflows.sessions import SessionStore
 
 def _serve(args: argparse.Namespace) -> int:
     # lazy: the MCP SDK takes about a second to import; only `serve` and `replay` need it
-    from operate_mcp.server import create_server, http_app
+    from operate_mcp.server.serve import serve
 
-    settings = load_settings()
-    # Over HTTP the caller is whoever holds the token, not the OS user running the server.
-    mcp = create_server(settings, caller=settings.http_user if args.transport == "http" else None, warm_up=True)
-    if args.transport == "stdio":
-        mcp.run("stdio")
-        return 0
-    import uvicorn  # lazy: only the HTTP transport needs the ASGI server
-
-    app = http_app(mcp, settings, args.host)
-    base = f"http://{f'[{args.host}]' if ':' in args.host else args.host}:{args.port}"
-    # stderr: a person starting the server sees where to point the client; stdout stays clean.
-    print(f"serving MCP at {base}/mcp (Prometheus metrics at {base}/metrics)", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-    return 0
+    return serve(args)
 
 
 def _check_command(args: argparse.Namespace) -> int:
@@ -294,9 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the MCP server (stdio by default)")
-    serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    add_serve_arguments(serve)
     serve.set_defaults(func=_serve)
 
     check = sub.add_parser("check-command", help="classify a kubectl command line: read, dry-run, mutating, forbidden")
