@@ -338,6 +338,8 @@ def test_a_failing_liveness_probe_is_reported_as_restarting_a_ready_container(sc
         pod.problem,
     ), pod.problem
     cited(pod, "status", r"status\.containerStatuses\[app-unhealthy\]\.lastState\.terminated\.exitCode: 137")
+    # the killed instance's log says why its health check failed (read although the container is Ready now)
+    cited(pod, "log", r".*ERROR +GET /healthz 500 [\d.]+ms: health check timed out")
     assert lines(pod, "spec") == [  # the probe as the API server keeps it, defaults filled in
         'spec.containers[app-unhealthy].livenessProbe: {"failureThreshold":3,"httpGet":{"path":"/healthz","port":8080,'
         '"scheme":"HTTP"},"periodSeconds":10,"successThreshold":1,"timeoutSeconds":1}'

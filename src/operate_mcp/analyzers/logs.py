@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import NamedTuple
 
 from operate_mcp.analyzers.objects import KubeObject, meta, status
@@ -33,26 +34,32 @@ class LogRequest(NamedTuple):
 
 
 def wanted_logs(pods: Sequence[KubeObject], limit: int = MAX_CONTAINERS) -> list[LogRequest]:
-    """Containers that crashed (their previous instance's log) or exited with an error (their own):
-    the logs that explain a restart. Healthy containers' logs are never read."""
-    wanted: list[LogRequest] = []
+    """Containers that crashed (their previous instance's log) or exited with an error (their own): the
+    logs that explain a restart. Then, while the limit allows, Ready containers whose last instance was
+    killed (a liveness probe restarts a container that is Ready between kills): the previous log says why
+    its health check failed. Healthy containers' logs are never read."""
+    failing: list[LogRequest] = []
+    killed: list[LogRequest] = []
     for pod in pods:
         m, s = meta(pod), status(pod)
         if m.get("deletionTimestamp") or s.get("phase") == "Succeeded":
             continue
         for cs in [*(s.get("initContainerStatuses") or ()), *(s.get("containerStatuses") or ())]:
-            if not isinstance(cs, Mapping) or cs.get("ready"):
+            if not isinstance(cs, Mapping):
                 continue
-            state = cs.get("state") or {}
-            terminated = state.get("terminated") or {}
-            crashed = (cs.get("lastState") or {}).get("terminated") and int(cs.get("restartCount") or 0) > 0
-            if terminated.get("exitCode") not in (None, 0):
-                wanted.append(LogRequest(str(m.get("namespace")), str(m.get("name")), str(cs.get("name")), False))
+            request = partial(LogRequest, str(m.get("namespace")), str(m.get("name")), str(cs.get("name")))
+            last = (cs.get("lastState") or {}).get("terminated") or {}
+            crashed = bool(last) and int(cs.get("restartCount") or 0) > 0
+            if cs.get("ready"):
+                if crashed and last.get("exitCode") not in (None, 0):
+                    killed.append(request(True))
+            elif ((cs.get("state") or {}).get("terminated") or {}).get("exitCode") not in (None, 0):
+                failing.append(request(False))
             elif crashed:
-                wanted.append(LogRequest(str(m.get("namespace")), str(m.get("name")), str(cs.get("name")), True))
-            if len(wanted) >= limit:
-                return wanted
-    return wanted
+                failing.append(request(True))
+            if len(failing) >= limit:
+                return failing
+    return [*failing, *killed][:limit]
 
 
 def decisive_lines(lines: Sequence[str], limit: int = MAX_CITED) -> list[str]:
