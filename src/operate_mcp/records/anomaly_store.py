@@ -3,7 +3,9 @@
 Anomalies sit in their own tables of the records database (one row per anomaly, its JSON beside the
 columns the queries filter on) and, for people and `grep`, as one YAML file per anomaly under
 `<data_dir>/anomalies/YYYY-MM-DD/<id>.yaml` (the UTC day it was first detected). P1 and P2 anomalies
-also go to the failure alert log and webhook (`records/alerts.py`).
+also go to the failure alert log and webhook (`records/alerts.py`). Retention follows the run store's:
+anomalies past it go to `<data_dir>/archive/anomalies-YYYY-MM-DD.jsonl.gz`, then leave the table and
+their YAML files; the baselines are running statistics and stay.
 
 This module owns its tables and their schema version (the `anomaly_schema` table); the run store
 owns `PRAGMA user_version`, so neither store's migrations ever touch the other's tables. Each store
@@ -15,11 +17,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -28,10 +31,13 @@ from pydantic import BaseModel, Field
 from operate_mcp.fileio import atomic_write
 from operate_mcp.model.observation import Anomaly, AnomalySeverity, Category
 from operate_mcp.records.alerts import FailureAlert, FailureAlerts
+from operate_mcp.records.archive import archived_ids, day_start, retention_cutoff, write_archive
 from operate_mcp.records.models import RECORD_ID, RecordError
 from operate_mcp.records.sqlite import open_private, write_transaction
-from operate_mcp.records.store import DB_NAME
+from operate_mcp.records.store import ARCHIVE_DIR, DB_NAME, RetentionResult
 from operate_mcp.redact import redact
+
+logger = logging.getLogger(__name__)
 
 ANOMALIES_DIR = "anomalies"
 ANOMALY_ID = re.compile(r"^anom-\d{13}-[0-9a-f]{8}$")
@@ -89,6 +95,12 @@ class BaselineRow(BaseModel):
     recent: list[float] = Field(default_factory=list)
     recent_runs: list[str] = Field(default_factory=list)
     updated_at: datetime
+
+
+class AnomalyRetentionResult(RetentionResult):
+    """The run store's retention result, plus the anomalies' YAML files removed (leftovers of a crash too)."""
+
+    yaml_removed: int = 0
 
 
 def anomaly_id(run_id: str, rule: str, target: str) -> str:
@@ -236,6 +248,115 @@ class AnomalyStore:
 
     def for_run(self, run_id: str) -> list[Anomaly]:
         return self.query(run_id=run_id, limit=MAX_QUERY_LIMIT)
+
+    # -- retention ---------------------------------------------------------------------------------
+
+    def apply_retention(self, days: int, *, now: datetime | None = None) -> AnomalyRetentionResult:
+        """Archive, then delete, every anomaly detected before midnight UTC `days` days ago, and its YAML file.
+
+        One day at a time: the day's archive is on disk (temp file, fsync, rename; merged by id) before
+        the same rows are deleted in the same transaction; the YAML files go after the commit. A crash
+        before the commit leaves the rows (archived again, once, next time); one after it leaves YAML
+        files without rows, which the sweep at the end removes (archiving any the archive lacks).
+        The baselines are not touched.
+        """
+        if days < 0:
+            raise RecordError(f"anomaly retention days must be 0 or more, not {days}")
+        cutoff = retention_cutoff(days, now)
+        files: list[Path] = []
+        archived = removed = 0
+        while True:
+            with self._lock:
+                oldest = self._db.execute(
+                    "SELECT MIN(detected_at) FROM anomalies WHERE detected_at < ?", (cutoff.timestamp(),)
+                ).fetchone()
+            if oldest[0] is None:
+                break
+            day = datetime.fromtimestamp(float(oldest[0]), UTC).date()
+            end = min(day_start(day + timedelta(days=1)), cutoff)
+            with self._transaction() as db:
+                rows = db.execute(
+                    "SELECT id, detected_at, body FROM anomalies WHERE detected_at < ? ORDER BY detected_at, id",
+                    (end.timestamp(),),
+                ).fetchall()
+                path = self._archive_path(day)
+                write_archive(path, [str(r[2]) for r in rows])
+                db.executemany("DELETE FROM anomalies WHERE id = ?", [(r[0],) for r in rows])
+            files.append(path)
+            archived += len(rows)
+            for anomaly_id_, detected_at, _ in rows:
+                removed += self._remove_file(self._file_at(str(anomaly_id_), float(detected_at)))
+        swept_files, swept_archived, swept_removed = self._sweep(cutoff)
+        files += [f for f in swept_files if f not in files]
+        return AnomalyRetentionResult(
+            cutoff=cutoff, archived=archived + swept_archived, deleted=archived, files=files,
+            yaml_removed=removed + swept_removed,
+        )
+
+    def _archive_path(self, day: date) -> Path:
+        archive_dir = self.data_dir / ARCHIVE_DIR
+        archive_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return archive_dir / f"anomalies-{day.isoformat()}.jsonl.gz"
+
+    def _file_at(self, anomaly_id_: str, detected_at: float) -> Path:
+        return self.files_dir / _day(datetime.fromtimestamp(detected_at, UTC)) / f"{anomaly_id_}.yaml"
+
+    @staticmethod
+    def _remove_file(path: Path) -> int:
+        """1 when the file was there and is gone; a failure is logged and left to the next run's sweep."""
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return 0
+        except OSError as exc:
+            logger.warning("anomaly retention: could not remove %s (%s); the next run tries again", path, exc)
+            return 0
+        with contextlib.suppress(OSError):  # the day's directory, once it is empty
+            path.parent.rmdir()
+        return 1
+
+    def _sweep(self, cutoff: datetime) -> tuple[list[Path], int, int]:
+        """Remove the YAML files of anomalies before the cutoff that have no row (a crash after the commit).
+
+        An orphan the day's archive lacks (its save failed after the file was written) is archived first,
+        so no anomaly leaves the disk unarchived. A file that does not parse as an anomaly is left alone.
+        Returns the archive files written, the anomalies archived and the YAML files removed.
+        """
+        orphans: dict[date, list[tuple[Path, Anomaly]]] = {}
+        for folder in sorted(self.files_dir.glob("????-??-??")):
+            try:
+                folder_day = date.fromisoformat(folder.name)
+            except ValueError:
+                continue
+            if not folder.is_dir() or day_start(folder_day) >= cutoff:
+                continue
+            for path in sorted(folder.glob("*.yaml")):
+                try:
+                    found = Anomaly.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+                except (OSError, ValueError, yaml.YAMLError) as exc:
+                    logger.warning("anomaly retention: left %s alone, it is not a readable anomaly (%s)", path, exc)
+                    continue
+                at = found.detected_at if found.detected_at.tzinfo else found.detected_at.replace(tzinfo=UTC)
+                if at >= cutoff:
+                    continue
+                with self._lock:
+                    row = self._db.execute("SELECT 1 FROM anomalies WHERE id = ?", (found.id,)).fetchone()
+                if row is None:
+                    orphans.setdefault(at.astimezone(UTC).date(), []).append((path, found))
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only succeeds when empty
+        files: list[Path] = []
+        archived = removed = 0
+        for day, found_on_day in sorted(orphans.items()):
+            path = self._archive_path(day)
+            known = archived_ids(path)
+            missing = {a.id: a.model_dump_json() for _, a in found_on_day if a.id not in known}
+            if missing:
+                write_archive(path, missing.values())
+                files.append(path)
+                archived += len(missing)
+            removed += sum(self._remove_file(file) for file, _ in found_on_day)
+        return files, archived, removed
 
     # -- baselines ---------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from operate_mcp.config import add_data_dir_option, settings_for
 from operate_mcp.errors import OperateError
+from operate_mcp.records.anomaly_store import AnomalyRetentionResult, AnomalyStore
 from operate_mcp.records.context_view import log_analysis_lines, snapshot_lines
 from operate_mcp.records.metrics import Metrics, compute_metrics, today
 from operate_mcp.records.models import ExecutionRecord, RunStatus
@@ -83,7 +84,7 @@ def add_records_parsers(subparsers: argparse._SubParsersAction[argparse.Argument
     summary.set_defaults(func=_run_summary)
 
     prune = commands.add_parser(
-        "prune", help="archive runs older than the retention period to compressed JSONL, then delete them"
+        "prune", help="archive runs and anomalies older than the retention period to compressed JSONL, then delete them"
     )
     prune.add_argument("--days", type=_bounded(0), default=None,
                        help="keep this many days (default: OPERATE_MCP_RECORDS_RETENTION_DAYS, 30)")
@@ -245,20 +246,41 @@ def _print_summary(summary: RunSummary) -> None:
 
 
 def _run_prune(args: argparse.Namespace) -> int:
+    now = dt.datetime.now(dt.UTC)  # one moment for both stores, so runs and their anomalies share the cutoff
     try:
         with _store(args) as store:
-            result = store.apply_retention(args.days)
+            result = store.apply_retention(args.days, now=now)
+            days = store.retention_days if args.days is None else args.days
+            data_dir = store.data_dir
     except OperateError as exc:
         return _fail(exc)
     console = _console()
     if not result.deleted:
         console.print(f"nothing to prune: no runs started before {result.cutoff:%Y-%m-%d %H:%M} UTC")
-        return 0
-    console.print(f"archived and deleted {result.deleted} run{'s' if result.deleted != 1 else ''} started before "
-                  f"{result.cutoff:%Y-%m-%d %H:%M} UTC into {len(result.files)} file(s):")
-    for path in result.files:
-        console.print(Text(f"  {path}"))
+    else:
+        console.print(f"archived and deleted {result.deleted} run{'s' if result.deleted != 1 else ''} started before "
+                      f"{result.cutoff:%Y-%m-%d %H:%M} UTC into {len(result.files)} file(s):")
+        for path in result.files:
+            console.print(Text(f"  {path}"))
+    try:
+        with AnomalyStore(data_dir) as anomalies:
+            pruned = anomalies.apply_retention(days, now=now)
+    except OperateError as exc:
+        return _fail(exc)
+    _print_anomaly_prune(console, pruned)
     return 0
+
+
+def _print_anomaly_prune(console: Console, result: AnomalyRetentionResult) -> None:
+    if not result.deleted and not result.yaml_removed:
+        console.print(f"nothing to prune: no anomalies detected before {result.cutoff:%Y-%m-%d %H:%M} UTC")
+    elif result.deleted:
+        console.print(f"archived and deleted {result.deleted} anomal{'ies' if result.deleted != 1 else 'y'} detected "
+                      f"before {result.cutoff:%Y-%m-%d %H:%M} UTC into {len(result.files)} file(s):")
+        for path in result.files:
+            console.print(Text(f"  {path}"))
+    if result.yaml_removed:
+        console.print(f"removed {result.yaml_removed} anomaly YAML file{'s' if result.yaml_removed != 1 else ''}")
 
 
 def _run_metrics(args: argparse.Namespace) -> int:

@@ -66,7 +66,7 @@ class App:
         )
 
     def start_retention(self) -> None:
-        """Records retention at start, off the request path: archives (gzip JSONL) before it deletes."""
+        """Retention of runs and anomalies at start, off the request path: archives (gzip JSONL) before it deletes."""
         threading.Thread(target=self._prune, name="records-retention", daemon=True).start()
 
     def start_warm_up(self) -> None:
@@ -87,10 +87,15 @@ class App:
             logging.getLogger(__name__).exception("knowledge warm-up failed")
 
     def _prune(self) -> None:
+        """Records, then their anomalies, past the same retention; each on its own, so one failing spares the other."""
         try:
             self.records.apply_retention()
         except Exception:  # a failed prune must not take the server down; the next start retries
             logging.getLogger(__name__).exception("records retention failed")
+        try:
+            self.anomalies.apply_retention(self.settings.records_retention_days)
+        except Exception:  # likewise
+            logging.getLogger(__name__).exception("anomaly retention failed")
 
     def alert(self, step: str, intent: str, session_id: str | None, error: str) -> None:
         """Every failure leaves one line in alerts/intent-failures.log (and the webhook, if set)."""
