@@ -193,7 +193,8 @@ def build_user_message(
         f'<findings analyzers="{", ".join(diagnosis.analyzers_run)}">\n{_findings_block(findings)}\n</findings>'
     )
     if diagnosis.not_read:
-        not_read = "\n".join(_as_shown(why) for why in diagnosis.not_read)  # API servers' messages: cluster text
+        # API servers' messages: cluster text, one per line; inert again whole, so no tag spans two of them
+        not_read = inert("\n".join(_as_shown(why) for why in diagnosis.not_read))
         parts.append(f'<not-read>\n<cluster-data trust="untrusted">\n{not_read}\n</cluster-data>\n</not-read>')
     if context:
         parts.append(f"<context>\n{context}\n</context>")
