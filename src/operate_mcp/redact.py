@@ -98,6 +98,79 @@ def _mask_basic(match: re.Match[str]) -> str:
     return match.group(1) + MASK if decoded.isprintable() else match.group(0)
 
 
+# MySQL-family clients: for them a value glued to `-p` is the password (`-p` alone, or `-p` and a space, asks
+# at a prompt and the next word is a database). Elsewhere `-p` is a patch, a port or `mkdir -p`, and stays.
+_MYSQL_CLIENT = (
+    r"(?i:mysql(?:dump|admin|import|check|show|slap|pump|binlog|sh|_upgrade)?"
+    r"|mariadb(?:-(?:dump|admin|import|check|show|slap|binlog|upgrade))?)(?:\.exe)?"
+)
+_MYSQL_PATH = r"(?:\.{0,2}/(?:[\w.\-]+/)*)?"  # /usr/bin/mysql, ./mysql; not deploy/mysql
+_MYSQL_ITEM = re.compile(_MYSQL_PATH + _MYSQL_CLIENT)  # an argv element
+# In text, a whole word: not part of a name (`mysql-0`, `mysql:8.0`, `app=mysql`, `admin@mysql.shop`).
+_MYSQL_WORD = r"(?<![\w.\-$@/=:])" + _MYSQL_PATH + _MYSQL_CLIENT + r"(?![\w.\-/:@])"
+# A word after which a client's name names a thing, not a command: `kubectl patch deploy mysql -p'{..}'`,
+# `docker run --name mysql -p3306:3306`, `ssh mysql -p2222`. Not `-c`: `sh -c "mysql -p..."` runs it.
+_NAMES_NEXT = frozenset(
+    {
+        *("--name", "--container", "-n", "--namespace", "--hostname", "ssh", "scp"),
+        *("pod", "pods", "po", "deploy", "deployment", "deployments", "sts", "statefulset", "statefulsets"),
+        *("rs", "replicaset", "replicasets", "ds", "daemonset", "daemonsets", "job", "jobs", "cronjob", "cronjobs"),
+        *("svc", "service", "services", "cm", "configmap", "configmaps", "secret", "secrets", "pvc", "ns"),
+    }
+)
+_GLUED_P_ITEM = re.compile(r"-p.+", re.S)  # an argv element: no shell, the value is the rest
+_NOT_IN_WORD = re.compile(r"[^\w.\-/]")  # what ends the word before a client
+# In a command line: a client word, or a `-p` glued to something at the start of a word or a quoted item.
+_MYSQL_SCAN = re.compile(r"(?P<client>" + _MYSQL_WORD + r")|(?<=[\s\"'\[,(])-p(?=\S)")
+_SHELL_WORD = re.compile(r"""(?:'[^'\n]*'?|"(?:\\.|[^"\\\n])*"?|\\.|[^\s'"\\])+""")
+_QUOTED_REST = {q: re.compile(rf"(?:\\.|[^{q}\\\n])*") for q in "\"'"}
+
+
+def _runs_mysql(previous: str | None, item: str) -> bool:
+    """Whether `item` (a word or an argv element) is a MySQL-family client run as a command, `previous`
+    being the word before it: after `deploy` or `--name` it names a thing."""
+    if not _MYSQL_ITEM.fullmatch(item):
+        return False
+    return previous is None or previous.lower().split(".")[0] not in _NAMES_NEXT
+
+
+def _mask_mysql_command_line(match: re.Match[str]) -> str:
+    """From a client word to the end of its line (a line ending in `\\` goes on), every `-pVALUE` after a
+    client run as a command has its value masked (a shell word, or the rest of a quoted item: `"-pVALUE"`). The
+    line is not cut at `;` or `|`: a quoted `-e "select 1; ..."` would end the command early, and the password
+    after it would pass."""
+    text, end = match.string, match.end()
+    line_start = text.rfind("\n", 0, match.start()) + 1
+    pieces: list[str] = []
+    pos = match.start()
+    command = False
+    for found in _MYSQL_SCAN.finditer(text, match.start(), end):
+        if found.start() < pos:
+            continue  # inside a value already masked
+        if found["client"] is not None:
+            before = text[max(line_start, found.start() - 100) : found.start()].rstrip(" \t\"',[")
+            # Once a client runs, a later `mysql` is its argument (`mysqldump -n mysql -p...`): still its line.
+            command = command or _runs_mysql(_NOT_IN_WORD.split(before)[-1] or None, found["client"])
+            continue
+        if not command:
+            continue
+        quote = text[found.start() - 1]
+        value = _QUOTED_REST.get(quote, _SHELL_WORD).match(text, found.end(), end)
+        if value is None or value.end() == found.end():
+            continue
+        pieces += [text[pos : found.end()], MASK]
+        pos = value.end()
+    return "".join(pieces) + text[pos:end]
+
+
+def _mask_mysql_arg_lines(match: re.Match[str]) -> str:
+    """describe's Command/Args, one per line (or a YAML block list): after a client's line, the lines at its
+    indent (and an `Args:` header) that are `-pVALUE` have the value masked."""
+    indent = re.escape(match[1])
+    rest = re.sub(rf"(?m)^({indent}-p)\S[^\n]*", lambda m: m[1] + MASK, match[3])
+    return match[1] + match[2] + rest
+
+
 _Replacement = str | Callable[[re.Match[str]], str]
 # In order. Where a rule of the former weak redactor (`password=...` without a lookbehind, which also
 # takes what follows an `&`) catches a shape the stronger one leaves, both are kept.
@@ -139,6 +212,17 @@ _STRING_RULES: tuple[tuple[re.Pattern[str], _Replacement], ...] = (
     (
         re.compile(r"(?im)^([ \t]*--?[A-Za-z0-9_\-]++" + _ENDS_SENSITIVE + r"[ \t]*\n[ \t]*)\S[^\n]*"),
         r"\1" + MASK,
+    ),
+    # A MySQL-family password glued to `-p`: on a command line (a log, `sh -c`, describe's exec probe, a JSON
+    # or YAML flow list on one line) ...
+    (re.compile(_MYSQL_WORD + r"(?:[^\n\\]|\\[\s\S])*"), _mask_mysql_command_line),
+    # ... and in describe's Command/Args lines or a YAML block list, one argument per line.
+    (
+        re.compile(
+            r"(?m)^([ \t]*- |[ \t]+)(" + _MYSQL_PATH + _MYSQL_CLIENT + r"[ \t]*\n)"
+            r"((?:\1(?=\S)[^\n]*(?:\n|\Z)|[ \t]*(?i:args):[ \t]*\n)*)"
+        ),
+        _mask_mysql_arg_lines,
     ),
     (
         re.compile(
@@ -265,20 +349,45 @@ def redact(obj: Any, _list_kind: str | None = None) -> Any:
                 out[key] = dict.fromkeys(value, MASK) if isinstance(value, Mapping) else MASK
             elif key == "stdin" and isinstance(value, str):
                 out[key] = redact_manifest(value)
+            elif key == "args" and isinstance(value, list) and _command_runs_mysql(obj.get("command")):
+                out[key] = _redact_argv(value, after_mysql=True)
             elif key == "items" and isinstance(value, list):
                 out[key] = [redact(item, kind.removesuffix("list")) for item in value]
             else:
                 out[key] = redact(value)
         return out
     if isinstance(obj, Sequence) and not isinstance(obj, bytes | bytearray):
-        items: list[Any] = []
-        mask_next = False
-        for item in obj:
-            if mask_next and isinstance(item, str):
-                items.append(MASK)
-                mask_next = False
-                continue
-            mask_next = isinstance(item, str) and bool(_SECRET_FLAG.match(item))
-            items.append(redact(item))
-        return items
+        return _redact_argv(obj)
     return obj
+
+
+def _redact_argv(obj: Sequence[Any], after_mysql: bool = False) -> list[Any]:
+    """A list, read as argv too: the item after a secret flag (`--token`, `abc`) is masked, and so is the
+    value of a `-pVALUE` after a MySQL-family client (`after_mysql`: the container's command runs one)."""
+    items: list[Any] = []
+    mask_next = False
+    mysql = after_mysql
+    previous: str | None = None
+    for item in obj:
+        if not isinstance(item, str):
+            items.append(redact(item))
+            mask_next = False
+            continue
+        if mask_next:
+            items.append(MASK)
+        elif mysql and _GLUED_P_ITEM.fullmatch(item):
+            items.append("-p" + MASK)
+        else:
+            items.append(redact(item))
+        mask_next = not mask_next and bool(_SECRET_FLAG.match(item))
+        mysql = mysql or _runs_mysql(previous, item)
+        previous = item
+    return items
+
+
+def _command_runs_mysql(command: Any) -> bool:
+    """Whether a container's `command` list runs a MySQL-family client, so its `args` are that client's."""
+    if not isinstance(command, list):
+        return False
+    words = [item if isinstance(item, str) else "" for item in command]
+    return any(_runs_mysql(previous, word) for previous, word in zip([None, *words], words, strict=False))
