@@ -1,18 +1,21 @@
 """Run-search latency on generated records (a benchmark, not a test).
 
-    .venv/bin/python bench/search_bench.py [--sizes 100000 1000000] [--runs 20] [--keep DIR]
+    .venv/bin/python bench/search_bench.py [--sizes 100000 1000000] [--runs 20] [--keep DIR] [--warmup-passes 1]
 
 For each size, fills a temporary store through RecordStore.save_many (the real schema, FTS5
 index and side tables; batches of 10k, synchronous=OFF for the bulk load only), then times
 `RecordStore.search` - count, first page of 50 and the three facets, exactly what
 `operate-mcp runs search` runs - for a few representative queries: median and p95 over --runs
-runs after one warm-up.
+runs after one warm-up (and after --warmup-passes untimed passes over every query, for a store
+just opened). Opening a kept store from an older schema upgrades it in place, timed; the load average
+is printed before and after the table, since a busy machine moves every figure.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import random
 import statistics
 import tempfile
@@ -118,21 +121,32 @@ def time_query(store: RecordStore, query: str, runs: int) -> tuple[float, float,
     return statistics.median(samples), p95, total
 
 
-def bench(size: int, runs: int, keep: Path | None) -> None:
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def bench(size: int, runs: int, keep: Path | None, warmup_passes: int = 0) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = keep / f"runs-{size}" if keep else Path(tmp)
+        t0 = time.perf_counter()
         store = RecordStore(data_dir, synchronous="OFF")
+        print(f"opened in {time.perf_counter() - t0:.1f} s (including any schema upgrade)", flush=True)
         if store.count() != size:
             load_s = fill(store, size)
             print(f"\n{size:,} records: bulk load {load_s:.0f} s ({size / load_s:,.0f} records/s)", flush=True)
         db_mb = sum(p.stat().st_size for p in data_dir.glob("records.db*")) / 1e6
-        print(f"database {db_mb:,.0f} MB (WAL included)\n")
+        print(f"database {db_mb:,.0f} MB (WAL included)")
+        for _ in range(warmup_passes):
+            for _, query in QUERIES:
+                store.search(query)
+        print(f"load average {load()}\n")
         print("| kind | query | matches | median ms | p95 ms |")
         print("|---|---|---:|---:|---:|")
         for name, query in QUERIES:
             median, p95, total = time_query(store, query, runs)
             shown = f"`{query}`" if query else "(empty)"
             print(f"| {name} | {shown} | {total:,} | {median:,.1f} | {p95:,.1f} |", flush=True)
+        print(f"\nload average {load()}")
         store.close()
 
 
@@ -141,9 +155,10 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--keep", type=Path, default=None, help="keep (and reuse) the generated databases here")
+    ap.add_argument("--warmup-passes", type=int, default=0, help="untimed passes over every query first")
     args = ap.parse_args()
     for size in args.sizes:
-        bench(size, args.runs, args.keep)
+        bench(size, args.runs, args.keep, args.warmup_passes)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ and a page reads only its own records. Tags, namespaces and resources live in sm
 so `tag:ci` is an index lookup; so are the images and the pod / Warning event reasons of the record's
 before/after snapshots (`image:`, `reason:`).
 Free text (intent, command output, log excerpts, errors) is in the `runs_fts` FTS5 table, whose
-rowid is the run's `seq`.
+rowid is the run's `seq`. Intents and namespace lists are stored once each, in `facet_values`, and a
+run refers to them by id: a search reads a few small numbers per match, never strings.
 
 The `daily` and `daily_steps` tables count runs per UTC day, category, namespace and status (with a
 duration histogram), updated in the same transaction as every save and never pruned by retention, so
@@ -36,7 +37,7 @@ from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
-from operate_mcp.fileio import atomic_write
+from operate_mcp.records.archive import write_archive as _write_archive
 from operate_mcp.records.category import step_group
 from operate_mcp.records.models import FAILURE_STATUSES, ExecutionRecord, RecordError, RecordNotFound, RunStatus
 from operate_mcp.records.query import CompiledQuery, compile_query, fold
@@ -45,14 +46,14 @@ from operate_mcp.records.summary import RunSummary, summarize
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DB_NAME = "records.db"
 ARCHIVE_DIR = "archive"
 MAX_PER_PAGE = 500
 
 # Each entry upgrades the schema from version i to i + 1; never edit one that has shipped.
-# The wide indexes cover what a search reads of every match (seq, started_at, status, intent, namespaces)
-# for the common filters, so `intent:deploy* status:failed` never touches the table rows.
+# The wide indexes cover what a search reads of every match (seq, started_at, status, intent_id,
+# namespaces_id) for the common filters, so `intent:deploy* status:failed` never touches the table rows.
 _MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE runs (
@@ -176,6 +177,30 @@ _MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX facet_counts_top ON facet_counts (facet, n DESC, value);
     """,
+    # 5: a search reads small integers per match, from an index that fits in memory. Intents and namespace
+    # lists are stored once each in `facet_values` and runs refer to them by id (strings cost far more to
+    # hand to Python, match by match, than ids do); the wide indexes carry the ids instead of the strings,
+    # and `runs_seq` carries what a search reads of a run it found by seq (free text, tags, namespaces),
+    # a sixth of the size of the `runs` rows. The namespaces column of version 4 goes: its id replaces it.
+    """
+    CREATE TABLE facet_values (id INTEGER PRIMARY KEY, value TEXT NOT NULL UNIQUE);
+    INSERT OR IGNORE INTO facet_values (value) SELECT intent FROM runs;
+    INSERT OR IGNORE INTO facet_values (value) SELECT namespaces FROM runs;
+    DROP INDEX runs_started;
+    DROP INDEX runs_status;
+    DROP INDEX runs_intent_key;
+    DROP INDEX runs_category;
+    ALTER TABLE runs ADD COLUMN intent_id INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN namespaces_id INTEGER NOT NULL DEFAULT 0;
+    UPDATE runs SET intent_id = (SELECT id FROM facet_values WHERE value = runs.intent),
+        namespaces_id = (SELECT id FROM facet_values WHERE value = runs.namespaces);
+    ALTER TABLE runs DROP COLUMN namespaces;
+    CREATE INDEX runs_started ON runs (started_at, status, intent_id, namespaces_id);
+    CREATE INDEX runs_status ON runs (status, started_at, intent_id, namespaces_id);
+    CREATE INDEX runs_intent_key ON runs (intent_key, status, duration_seconds, started_at, intent_id, namespaces_id);
+    CREATE INDEX runs_category ON runs (category, started_at, status, intent_id, namespaces_id);
+    CREATE INDEX runs_seq ON runs (seq, started_at, status, intent_id, namespaces_id);
+    """,
 )
 
 # Trigger bodies hold `;`, so they are not part of a `_MIGRATIONS` script (split on `;`): `_backfill_4`
@@ -228,8 +253,8 @@ _WARNING_REASON = re.compile(r"(?:^|[\s:])Warning ([A-Za-z][\w.-]*)")
 _UPSERT = """
 INSERT INTO runs (id, started_at, finished_at, status, intent, triggered_by, caller, purpose, parent_id,
                   session_id, duration_seconds, failed_step, intent_key, triggered_by_key, caller_key, failed_step_key,
-                  category, failed_group, namespaces)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  category, failed_group, intent_id, namespaces_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
     started_at = excluded.started_at, finished_at = excluded.finished_at, status = excluded.status,
     intent = excluded.intent, triggered_by = excluded.triggered_by, caller = excluded.caller,
@@ -237,7 +262,8 @@ ON CONFLICT (id) DO UPDATE SET
     duration_seconds = excluded.duration_seconds, failed_step = excluded.failed_step,
     intent_key = excluded.intent_key, triggered_by_key = excluded.triggered_by_key,
     caller_key = excluded.caller_key, failed_step_key = excluded.failed_step_key,
-    category = excluded.category, failed_group = excluded.failed_group, namespaces = excluded.namespaces
+    category = excluded.category, failed_group = excluded.failed_group, intent_id = excluded.intent_id,
+    namespaces_id = excluded.namespaces_id
 RETURNING seq
 """
 _DELETE_SIDE = (
@@ -251,10 +277,17 @@ _DELETE_SIDE = (
 )
 # Facets show the 10 most frequent values. `{where}` and `{ctes}` below are always query.py's output:
 # constant SQL fragments; user values are bound parameters. A search reads, for every match, only what the
-# wide indexes (or, for free text, the run's row) carry; counting, facets and the page's order are then
-# worked out in Python, which hashes where SQL would sort, and joins nothing.
-_MATCHES = "{ctes}SELECT seq, started_at, status, intent, namespaces FROM runs WHERE {where}"
+# wide indexes carry (seq, started_at, status and two ids); counting, facets and the page's order are then
+# worked out in Python, which hashes where SQL would sort, and the few distinct ids become strings at the end.
+# `{index}` is empty, or ` INDEXED BY runs_seq` when SQLite would look the matches up by seq in the table
+# itself (free text, tags, namespaces) and runs_seq holds every column the filter reads: the planner prefers
+# the table's own key, whose rows are six times wider, so at a million runs each lookup would miss the cache.
+_MATCHES = "{ctes}SELECT started_at, seq, status, intent_id, namespaces_id FROM runs{index} WHERE {where}"
+_SEQ_INDEX = " INDEXED BY runs_seq"
+_BY_SEQ = "SEARCH runs USING INTEGER PRIMARY KEY"  # the outer loop of a plan that looks runs up by seq
+_BY_SEQ_COVERED = "SEARCH runs USING COVERING INDEX runs_seq "
 _MATCH_BATCH = 20_000
+_VALUES = "SELECT id, value FROM facet_values WHERE id IN (SELECT value FROM json_each(?))"
 _PAGE_RECORDS = "SELECT seq, record FROM run_records WHERE seq IN (SELECT value FROM json_each(?))"
 NAMESPACE_SEPARATOR = "\x1f"
 FACET_SIZE = 10
@@ -496,6 +529,20 @@ def _stored_contribution(db: sqlite3.Connection, row: Sequence[object]) -> _Cont
     )
 
 
+def _value_id(db: sqlite3.Connection, value: str) -> int:
+    """The id of an intent or a namespace list in `facet_values`, added the first time it is seen."""
+    db.execute("INSERT OR IGNORE INTO facet_values (value) VALUES (?)", (value,))
+    return int(db.execute("SELECT id FROM facet_values WHERE value = ?", (value,)).fetchone()[0])
+
+
+# Values no run refers to any more (deleted by retention, or saved again with another intent): two scans of
+# `runs_seq`, which holds both ids (0.4 s at a million runs), once per retention that deleted something.
+_UNUSED_VALUES = (
+    "DELETE FROM facet_values"
+    " WHERE id NOT IN (SELECT intent_id FROM runs) AND id NOT IN (SELECT namespaces_id FROM runs)"
+)
+
+
 def _write_side(db: sqlite3.Connection, seq: int, facts: _Facts) -> None:
     if facts.images:
         db.executemany("INSERT OR IGNORE INTO run_images (run, image) VALUES (?, ?)", [(seq, i) for i in facts.images])
@@ -569,8 +616,16 @@ def _backfill_4(db: sqlite3.Connection, data_dir: Path) -> None:
         db.execute(trigger)
 
 
+def _backfill_5(db: sqlite3.Connection, data_dir: Path) -> None:
+    """Planner statistics for the rebuilt indexes, if the store had them for the old ones (`PRAGMA optimize`
+    on close makes them): without, the first searches after the upgrade pick worse plans (1.5 s at 1M runs)."""
+    analyzed = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone()
+    if analyzed and db.execute("SELECT 1 FROM sqlite_stat1 WHERE tbl = 'runs' LIMIT 1").fetchone():
+        db.execute("ANALYZE runs")
+
+
 # Python steps that run after a migration's SQL, by the version it brings the schema to.
-_BACKFILL: dict[int, Callable[[sqlite3.Connection, Path], None]] = {3: _backfill_3, 4: _backfill_4}
+_BACKFILL: dict[int, Callable[[sqlite3.Connection, Path], None]] = {3: _backfill_3, 4: _backfill_4, 5: _backfill_5}
 
 
 def read_archive(path: Path) -> list[ExecutionRecord]:
@@ -592,7 +647,9 @@ class RecordStore:
         self.retention_days = retention_days
         self._lock = threading.RLock()
         self._db = open_private(self.path, synchronous=synchronous)
-        self._db.execute("PRAGMA cache_size = -32000")  # 32 MB of page cache: facets over large stores
+        # 64 MB of page cache: searches over large stores look their matches up all over `runs_seq` (36 MB at a
+        # million runs); with 32 MB each lookup missed the cache and a free-text search took a third longer.
+        self._db.execute("PRAGMA cache_size = -64000")
         self._db.execute("PRAGMA temp_store = MEMORY")  # sorts and IN lists never touch the disk
         self._db.create_function("search_fold", 1, _fold_or_none, deterministic=True)  # for migration 2
         self._migrate()
@@ -672,7 +729,8 @@ class RecordStore:
                 None if record.failed_step is None else fold(record.failed_step),
                 record.category,
                 facts.failed_group,
-                NAMESPACE_SEPARATOR.join(record.namespaces),
+                _value_id(db, record.intent),
+                _value_id(db, NAMESPACE_SEPARATOR.join(record.namespaces)),
             ),
         ).fetchone()[0]
         if old is not None:  # a new run has no side rows: retention deletes them with the run, so a reused seq is clean
@@ -737,25 +795,33 @@ class RecordStore:
         self, compiled: CompiledQuery, limit: int, offset: int
     ) -> tuple[int, list[tuple[object, ...]], Facets]:
         """Evaluate the filter once, in batches: count, facet and keep the newest `offset + limit` as they come."""
-        cursor = self._db.execute(_MATCHES.format(ctes=compiled.ctes, where=compiled.where), compiled.params)
+        sql = _MATCHES.format(ctes=compiled.ctes, index="", where=compiled.where)
+        if self._outer_loop(sql, compiled.params).startswith(_BY_SEQ):
+            narrow = _MATCHES.format(ctes=compiled.ctes, index=_SEQ_INDEX, where=compiled.where)
+            if self._outer_loop(narrow, compiled.params).startswith(_BY_SEQ_COVERED):
+                sql = narrow
+        cursor = self._db.execute(sql, compiled.params)
         total = 0
         statuses: Counter[str] = Counter()
-        intents: Counter[str] = Counter()
-        spaces: Counter[str] = Counter()
+        intent_ids: Counter[int] = Counter()
+        space_ids: Counter[int] = Counter()
         newest: list[tuple[object, ...]] = []
         keep = offset + limit
-        by_time = itemgetter(1, 0)  # started_at, then seq: the order of the pages
         while rows := cursor.fetchmany(_MATCH_BATCH):
             total += len(rows)
             statuses.update(map(itemgetter(2), rows))
-            intents.update(map(itemgetter(3), rows))
-            spaces.update(map(itemgetter(4), rows))
-            newest = heapq.nlargest(keep, [*newest, *rows], key=by_time)
-        seqs = [int(str(row[0])) for row in newest[offset:]]
+            intent_ids.update(map(itemgetter(3), rows))
+            space_ids.update(map(itemgetter(4), rows))
+            newest = heapq.nlargest(keep, [*newest, *rows])  # by started_at, then seq (unique): the pages' order
+        seqs = [int(str(row[1])) for row in newest[offset:]]
         records = dict(self._db.execute(_PAGE_RECORDS, (json.dumps(seqs),)).fetchall()) if seqs else {}
         rows_out: list[tuple[object, ...]] = [(records[seq],) for seq in seqs]
+        ids = [*intent_ids, *space_ids]
+        values = {int(str(i)): str(v) for i, v in self._db.execute(_VALUES, (json.dumps(ids),))} if ids else {}
+        intents = Counter({values[i]: n for i, n in intent_ids.items()})  # one id per exact spelling
         namespaces: Counter[str] = Counter()
-        for joined, n in spaces.items():
+        for i, n in space_ids.items():
+            joined = values[i]
             for name in joined.split(NAMESPACE_SEPARATOR) if joined else ():
                 namespaces[name] += n
         facets = Facets(
@@ -764,6 +830,12 @@ class RecordStore:
             namespace=_top_nocase(namespaces),
         )
         return total, rows_out, facets
+
+    def _outer_loop(self, sql: str, params: Sequence[object]) -> str:
+        """How SQLite's plan for `sql` reads `runs` in its outermost loop ("" if it does not)."""
+        plan = self._db.execute(f"EXPLAIN QUERY PLAN {sql}", tuple(params)).fetchall()
+        return next((str(d) for _, parent, _, d in plan if parent == 0 and str(d).startswith(("SEARCH runs ",
+                                                                                           "SCAN runs"))), "")
 
     def _search_all(self, limit: int, offset: int) -> tuple[int, list[tuple[object, ...]], Facets]:
         """No filter: the total and the facets from the counts the triggers keep (facet_counts)."""
@@ -917,21 +989,10 @@ class RecordStore:
             files.append(path)
             archived += len(rows)
             deleted += len(rows)
+        if deleted:
+            with self._transaction() as db:
+                db.execute(_UNUSED_VALUES)
         return RetentionResult(cutoff=cutoff, archived=archived, deleted=deleted, files=files)
-
-
-def _write_archive(path: Path, lines: list[str]) -> None:
-    """Merge into the day's archive atomically: temp file, fsync, rename, fsync the directory."""
-    merged: dict[str, str] = {}
-    if path.exists():
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    merged[json.loads(line)["id"]] = line.rstrip("\n")
-    for line in lines:
-        merged[json.loads(line)["id"]] = line
-    body = "".join(f"{line}\n" for line in merged.values()).encode("utf-8")
-    atomic_write(path, gzip.compress(body, mtime=0))
 
 
 _CSV_COLUMNS = (

@@ -361,7 +361,7 @@ def test_bad_page_numbers_are_refused(store: RecordStore) -> None:
 def test_store_file_is_private_and_in_wal_mode(store: RecordStore) -> None:
     assert (store.path.stat().st_mode & 0o777) == 0o600
     assert store._read("PRAGMA journal_mode")[0][0] == "wal"
-    assert store._read("PRAGMA user_version")[0][0] == 4
+    assert store._read("PRAGMA user_version")[0][0] == 5
 
 
 def test_export_json_and_csv(store: RecordStore) -> None:

@@ -287,7 +287,7 @@ def test_a_version_1_database_is_migrated_and_folds_case(tmp_path: Path) -> None
     db.close()
 
     with RecordStore(tmp_path) as store:
-        assert store._read("PRAGMA user_version")[0][0] == 4
+        assert store._read("PRAGMA user_version")[0][0] == 5
         for query in ('intent:"DÉPLOYER FACTURATION"', "caller:ZOË", "tag:ÉQUIPE", "step:PRÜFEN", "déployer"):
             assert [r.id for r in store.search(query).items] == [record.id], query
         assert store._read("SELECT COUNT(*) FROM run_tags")[0][0] == 1  # the two spellings are one folded tag

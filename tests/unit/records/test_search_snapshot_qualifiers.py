@@ -135,7 +135,7 @@ def test_bad_values_point_at_the_problem(store: RecordStore, query: str, message
 
 def plan(store: RecordStore, query: str) -> str:
     compiled = compile_query(query)
-    rows = store._read(f"EXPLAIN QUERY PLAN {compiled.ctes}SELECT seq, started_at, status, intent FROM runs "
+    rows = store._read(f"EXPLAIN QUERY PLAN {compiled.ctes}SELECT seq, started_at, status, intent_id FROM runs "
                        f"WHERE {compiled.where}", compiled.params)
     return "\n".join(str(r[-1]) for r in rows)
 
@@ -205,7 +205,7 @@ def test_a_version_2_database_is_upgraded_and_filled_from_the_stored_records(tmp
         gzip.compress((archived.model_dump_json() + "\n").encode()))
 
     with RecordStore(tmp_path) as s:
-        assert s._read("PRAGMA user_version")[0][0] == 4
+        assert s._read("PRAGMA user_version")[0][0] == 5
         assert numbers(s, "category:update") == {1, 5}
         assert numbers(s, "image:nginx*") == {1} and numbers(s, "reason:*BackOff") == {1, 3}
         assert s._read("SELECT failed_group FROM runs WHERE id = ?", (rid(1),))[0][0] == "set image deployment"
