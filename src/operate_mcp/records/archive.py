@@ -18,7 +18,7 @@ from operate_mcp.records.models import RecordError
 
 def write_archive(path: Path, lines: Iterable[str]) -> None:
     """Merge into the day's archive atomically: temp file, fsync, rename, fsync the directory."""
-    merged = _read(path)
+    merged = archive_lines(path)
     for line in lines:
         merged[json.loads(line)["id"]] = line
     body = "".join(f"{line}\n" for line in merged.values()).encode("utf-8")
@@ -27,10 +27,10 @@ def write_archive(path: Path, lines: Iterable[str]) -> None:
 
 def archived_ids(path: Path) -> set[str]:
     """The ids already in an archive file (none when it does not exist yet)."""
-    return set(_read(path))
+    return set(archive_lines(path))
 
 
-def _read(path: Path) -> dict[str, str]:
+def archive_lines(path: Path) -> dict[str, str]:
     """An archive's lines by id. One that cannot be read stops retention with its name: merging into it
     would lose what it holds, and deleting without archiving would lose the rest."""
     if not path.exists():

@@ -37,6 +37,7 @@ from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
+from operate_mcp.records.archive import archive_lines
 from operate_mcp.records.archive import write_archive as _write_archive
 from operate_mcp.records.category import step_group
 from operate_mcp.records.models import FAILURE_STATUSES, ExecutionRecord, RecordError, RecordNotFound, RunStatus
@@ -696,18 +697,21 @@ class RecordStore:
     def save_many(self, records: Iterable[ExecutionRecord]) -> int:
         """Save several records in one transaction (imports, benchmarks); returns how many."""
         count = 0
+        archives: dict[Path, dict[str, str]] = {}
         with self._transaction() as db:
             for record in records:
-                self._write(db, record)
+                self._write(db, record, archives)
                 count += 1
         return count
 
-    @staticmethod
-    def _write(db: sqlite3.Connection, record: ExecutionRecord) -> None:
+    def _write(self, db: sqlite3.Connection, record: ExecutionRecord, archives: dict[Path, dict[str, str]]) -> None:
         facts = _facts(record)
         old = db.execute(_OLD_ROW, (record.id,)).fetchone()
         if old is not None:  # saved before (running, then finished): take back its share of the aggregates
             _add_daily(db, _stored_contribution(db, old), -1)
+        elif (pruned := self._archived(db, record, archives)) is not None:
+            # pruned earlier: the aggregates kept its share when retention deleted it; take that share back
+            _add_daily(db, _contribution(pruned, _facts(pruned)), -1)
         seq: int = db.execute(
             _UPSERT,
             (
@@ -750,6 +754,21 @@ class RecordStore:
             (seq, *_fts_columns(record)),
         )
         _add_daily(db, _contribution(record, facts), 1)
+
+    def _archived(
+        self, db: sqlite3.Connection, record: ExecutionRecord, archives: dict[Path, dict[str, str]]
+    ) -> ExecutionRecord | None:
+        """The version retention archived of a run saved again (an import of the archive, a late update), if any.
+        Only runs that started before the last retention cutoff can be there; each day's file is read once per
+        transaction."""
+        row = db.execute("SELECT value FROM store_meta WHERE key = 'pruned_before'").fetchone()
+        if row is None or record.started_at.timestamp() >= float(str(row[0])):
+            return None
+        path = self.data_dir / ARCHIVE_DIR / f"runs-{record.started_at.astimezone(UTC).date().isoformat()}.jsonl.gz"
+        if path not in archives:
+            archives[path] = archive_lines(path)
+        line = archives[path].get(record.id)
+        return None if line is None else ExecutionRecord.model_validate_json(line)
 
     # -- reading -----------------------------------------------------------------------------------
 

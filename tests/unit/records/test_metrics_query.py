@@ -19,7 +19,7 @@ from operate_mcp.records.cli import add_records_parsers
 from operate_mcp.records.metrics import Metrics, compute_metrics
 from operate_mcp.records.models import CommandRecord, ExecutionRecord, RunStatus
 from operate_mcp.records.query import QuerySyntaxError
-from operate_mcp.records.store import RecordStore
+from operate_mcp.records.store import RecordStore, read_archive
 from operate_mcp.server import create_server
 
 S, F, P, INT, RB, R = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.PARTIAL, RunStatus.INTERRUPTED,
@@ -249,6 +249,26 @@ def test_saving_a_run_again_moves_its_count_instead_of_adding_one(tmp_path: Path
         assert on_the_day(s, "namespace:shop").total == 0 and on_the_day(s, "namespace:payments").total == 1
         assert [(x.step, x.failures) for x in m.failing_steps] == [("check:rollout", 1)]
         assert s._read("SELECT COUNT(*) FROM daily WHERE runs <= 0")[0][0] == 0
+
+
+def test_saving_a_pruned_run_again_moves_its_count_instead_of_adding_one(store: RecordStore, tmp_path: Path) -> None:
+    """Re-importing the archive (or a late update of an archived run) must not count a run twice: the
+    aggregates kept its share when retention deleted it."""
+    before = on_the_day(store, "")
+    with RecordStore(tmp_path / "re") as s:
+        s.save_many(make(name) for name in SEED)
+        s.apply_retention(30, now=NOW)
+        files = sorted((tmp_path / "re" / "archive").glob("runs-*.jsonl.gz"))
+        archived = [r for path in files for r in read_archive(path)]
+        assert len(archived) == len(SEED)
+        s.save_many(archived)  # the whole archive imported back
+        again = on_the_day(s, "")
+        assert (again.total, again.by_status) == (before.total, before.by_status)
+        first = archived[0]
+        s.save(first.model_copy(update={"status": F, "failed_step": "check:rollout"}))  # a late update
+        updated = on_the_day(s, "")
+        assert updated.total == before.total
+        assert updated.by_status.get("failed", 0) == before.by_status.get("failed", 0) + (first.status != F)
 
 
 # -- the CLI and the MCP tool ----------------------------------------------------------------------------
