@@ -180,17 +180,19 @@ def test_runs_prune_prunes_anomalies_too_and_prints_both_counts(
     assert "nothing to prune: no anomalies detected before" in out
 
 
-def app_for(data_dir: Path) -> App:
-    return App(Settings(data_dir=data_dir, records_retention_days=30, knowledge_enabled=False), caller="test")
-
-
-def test_server_start_up_retention_prunes_runs_and_anomalies(tmp_path: Path) -> None:
+def app_with_an_old_failure(data_dir: Path) -> tuple[App, Anomaly]:
+    """An App over `data_dir` holding a failed run from 40 days ago (30 days' retention) and its anomaly."""
     long_ago = datetime.now(UTC) - timedelta(days=40)
-    app = app_for(tmp_path)
+    app = App(Settings(data_dir=data_dir, records_retention_days=30, knowledge_enabled=False), caller="test")
     old = anomaly(long_ago)
     app.records.save(ExecutionRecord(id=old.run_id, started_at=long_ago, triggered_by="cli", caller="alice",
                                      intent="deploy web", status=RunStatus.FAILED))
     app.anomalies.save(old)
+    return app, old
+
+
+def test_server_start_up_retention_prunes_runs_and_anomalies(tmp_path: Path) -> None:
+    app, _ = app_with_an_old_failure(tmp_path)
 
     app._prune()
 
@@ -200,12 +202,8 @@ def test_server_start_up_retention_prunes_runs_and_anomalies(tmp_path: Path) -> 
 
 
 def test_a_failing_records_retention_does_not_stop_the_anomalies(tmp_path: Path) -> None:
-    long_ago = datetime.now(UTC) - timedelta(days=40)
-    app = app_for(tmp_path)
-    old = anomaly(long_ago)
-    app.records.save(ExecutionRecord(id=old.run_id, started_at=long_ago, triggered_by="cli", caller="alice",
-                                     intent="deploy web", status=RunStatus.FAILED))
-    app.anomalies.save(old)
+    app, old = app_with_an_old_failure(tmp_path)
+    long_ago = old.detected_at
     # the runs' archive of that day cannot be written: a directory sits where the file goes
     (tmp_path / "archive" / f"runs-{long_ago.date().isoformat()}.jsonl.gz").mkdir(parents=True)
 
