@@ -22,7 +22,8 @@ import anyio
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
-from mcp_types import INTERNAL_ERROR, CallToolResult, TextContent, Tool
+from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, CallToolResult, TextContent, Tool
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from operate_mcp import __version__
 from operate_mcp.errors import OperateError
@@ -119,7 +120,7 @@ class StartingServer(MCPServer):
     def _run(self) -> None:
         try:
             self._register(self)
-        except Exception as exc:  # the server stays up and says why on every call
+        except BaseException as exc:  # any end but success (SystemExit too): the server stays up, says why
             self._failure = str(exc) if isinstance(exc, OperateError) else f"{type(exc).__name__}: {exc}"
             logging.getLogger(__name__).exception("registering the tools failed")
         else:
@@ -141,9 +142,14 @@ class StartingServer(MCPServer):
 
     async def _wait_for_tools(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         if ctx.method not in _NEEDS_NO_TOOLS:
+            # The SDK refuses a request sent before `initialize` only after the middleware: judged on arrival here,
+            # or an `initialize` accepted while this one waited would let it through.
+            early = ctx.session.client_params is None and ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS
             if not self._done.is_set():
                 self.begin()
                 await anyio.to_thread.run_sync(self._done.wait)
+            if early and ctx.session.client_params is not None:
+                raise MCPError(code=INVALID_PARAMS, message="Invalid request parameters", data="")
             if self._failure is not None:
                 message = f"operate-mcp could not start its tools: {self._failure}"
                 if ctx.method == "tools/call":  # a tool error the agent reads, not an opaque protocol error
