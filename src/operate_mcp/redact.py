@@ -102,9 +102,10 @@ def _mask_basic(match: re.Match[str]) -> str:
 # at a prompt and the next word is a database). Elsewhere `-p` is a patch, a port or `mkdir -p`, and stays.
 _MYSQL_CLIENT = (
     r"(?i:mysql(?:dump|admin|import|check|show|slap|pump|binlog|sh|_upgrade)?"
-    r"|mariadb(?:-(?:dump|admin|import|check|show|slap|binlog|upgrade))?)(?:\.exe)?"
+    r"|mariadb(?:-(?:dump|admin|import|check|show|slap|binlog|upgrade))?)(?i:\.exe)?"
 )
-_MYSQL_PATH = r"(?:\.{0,2}/(?:[\w.\-]+/)*)?"  # /usr/bin/mysql, ./mysql; not deploy/mysql
+# /usr/bin/mysql, ./mysql, C:/mysql/bin/mysql.exe, C:\mysql\bin\mysql.exe; not deploy/mysql
+_MYSQL_PATH = r"(?:(?:[A-Za-z]:)?\.{0,2}[/\\](?:[\w.\-]+[/\\])*)?"
 _MYSQL_ITEM = re.compile(_MYSQL_PATH + _MYSQL_CLIENT)  # an argv element
 # In text, a whole word: not part of a name (`mysql-0`, `mysql:8.0`, `app=mysql`, `admin@mysql.shop`).
 _MYSQL_WORD = r"(?<![\w.\-$@/=:])" + _MYSQL_PATH + _MYSQL_CLIENT + r"(?![\w.\-/:@])"
@@ -122,7 +123,9 @@ _GLUED_P_ITEM = re.compile(r"-p.+", re.S)  # an argv element: no shell, the valu
 _NOT_IN_WORD = re.compile(r"[^\w.\-/]")  # what ends the word before a client
 # In a command line: a client word, or a `-p` glued to something at the start of a word or a quoted item.
 _MYSQL_SCAN = re.compile(r"(?P<client>" + _MYSQL_WORD + r")|(?<=[\s\"'\[,(])-p(?=\S)")
-_SHELL_WORD = re.compile(r"""(?:'[^'\n]*'?|"(?:\\.|[^"\\\n])*"?|\\.|[^\s'"\\])+""")
+_SHELL_WORD = re.compile(r"""(?:'[^'\n]*'?|"(?:\\.|[^"\\\n])*"?|\\.|[^\s'"\\;&|<>])+""")
+# The shell's command separators (`;`, `&&`, `||`, `|`, `&`) outside quotes: a `-p` after one is the next command's.
+_SHELL_TOKENS = re.compile(r"""'[^'\n]*'?|"(?:\\.|[^"\\\n])*"?|\\.|(?P<op>[;&|]+)|[^'"\\;&|]+""")
 _QUOTED_REST = {q: re.compile(rf"(?:\\.|[^{q}\\\n])*") for q in "\"'"}
 
 
@@ -137,16 +140,20 @@ def _runs_mysql(previous: str | None, item: str) -> bool:
 def _mask_mysql_command_line(match: re.Match[str]) -> str:
     """From a client word to the end of its line (a line ending in `\\` goes on), every `-pVALUE` after a
     client run as a command has its value masked (a shell word, or the rest of a quoted item: `"-pVALUE"`). The
-    line is not cut at `;` or `|`: a quoted `-e "select 1; ..."` would end the command early, and the password
-    after it would pass."""
+    line is cut only at a `;`, `&&` or `|` outside quotes (a quoted `-e "select 1; ..."` does not end the
+    command): a later command's `-p` (a patch body, a port) stays."""
     text, end = match.string, match.end()
     line_start = text.rfind("\n", 0, match.start()) + 1
     pieces: list[str] = []
     pos = match.start()
     command = False
+    ops = [t.start() for t in _SHELL_TOKENS.finditer(text, match.start(), end) if t["op"]]
     for found in _MYSQL_SCAN.finditer(text, match.start(), end):
         if found.start() < pos:
             continue  # inside a value already masked
+        while ops and ops[0] < found.start():  # a new command begins
+            ops.pop(0)
+            command = False
         if found["client"] is not None:
             before = text[max(line_start, found.start() - 100) : found.start()].rstrip(" \t\"',[")
             # Once a client runs, a later `mysql` is its argument (`mysqldump -n mysql -p...`): still its line.

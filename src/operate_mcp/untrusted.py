@@ -30,30 +30,33 @@ _BETWEEN = (
     r"\U000e0000-\U000e0fff"
 )
 # `<` and `/` in every form NFKC folds to them (full-width, small) and their close look-alikes: angle
-# quotation marks and brackets, an arrowhead, a syllabic, `<` with a combining slash; fraction, division
-# and big slashes, a box diagonal. `</X`, `< /X`, `<\u200b/X`, `\uff1c\uff0fX` all close.
-_LESS = "<\ufe64\uff1c\u226e\u2039\u02c2\u1438\u276e\u27e8\u3008\u2329"
+# quotation marks, brackets and ornaments, an arrowhead, a syllabic, `<` with a combining slash; fraction,
+# division and big slashes, a box diagonal. `</X`, `< /X`, `<\u200b/X`, `<\u0301/X`, `\uff1c\uff0fX` all close.
+_LESS = "<\ufe64\uff1c\u226e\u2039\u02c2\u1438\u276e\u276c\u2770\u27e8\u29fc\u3008\u2329"
 _SLASH = "/\uff0f\u2044\u2215\u29f8\u2571\u141f"
-_CLOSING = re.compile(f"([{_LESS}][{_BETWEEN}]*)([{_SLASH}])")
+# A `<` and its invisible run; combining marks after it are skipped in `_break_closings` (a reader drops
+# accents, and `<` with U+0338 is `\u226e` once composed).
+_ANGLE = re.compile(f"[{_LESS}][{_BETWEEN}]*+")
 # A candidate opening: `<` and its invisible run, before a `c` or anything non-ASCII (a folded or look-alike c).
 _OPENING = re.compile(f"([{_LESS}][{_BETWEEN}]*+)(?=[cC\\u0080-\\U0010ffff])")
 _INVISIBLE = re.compile(f"[{_BETWEEN}]")
 # The name, letter by letter, as NFKD and casefold leave it (accents dropped), each with its look-alikes
-# (Cyrillic, Greek, small capitals, `1` and `I` for `l`). Separators (any dash, `_`, `.`, `:`, a middle dot)
-# and invisible characters are skipped.
+# (Cyrillic, Greek, small capitals, Lisu and Cherokee capitals, `1` and `I` for `l`). Separators (any dash,
+# `_`, `.`, `:`, a middle dot, a minus sign) and invisible characters are skipped.
 _NAME = (
-    "c\u0441\u03f2\u1d04",
-    "l1|i\u04cf\u01c0\u0456\u03b9\u029f",
-    "u\u03c5\u057d\u1d1c",
-    "s\u0455\ua731",
-    "t\u0442\u03c4\u1d1b",
-    "e\u0435\u1d07",
-    "r\u0433\u0280",
-    "d\u0501\u1d05",
-    "a\u0430\u03b1\u0251\u1d00",
-    "t\u0442\u03c4\u1d1b",
-    "a\u0430\u03b1\u0251\u1d00",
+    "c\u0441\u03f2\u1d04\ua4da\u13df",
+    "l1|i\u04cf\u01c0\u0456\u03b9\u029f\ua4e1\ua4f2\u13de",
+    "u\u03c5\u057d\u1d1c\ua4f4",
+    "s\u0455\ua731\ua4e2\u13da",
+    "t\u0442\u03c4\u1d1b\ua4d4\u13a2",
+    "e\u0435\u1d07\ua4f0\u13ac",
+    "r\u0433\u0280\ua4e3\u13a1",
+    "d\u0501\u1d05\ua4d3\u13a0",
+    "a\u0430\u03b1\u0251\u1d00\ua4ee\u13aa",
+    "t\u0442\u03c4\u1d1b\ua4d4\u13a2",
+    "a\u0430\u03b1\u0251\u1d00\ua4ee\u13aa",
 )
+_SEPARATORS = "-_.:\u00b7\u2027\u30fb\u2212\u2043\u02d7"  # and any dash (Pd) or connector (Pc)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 and C1 but tab and newline, and DEL
 
 
@@ -72,7 +75,7 @@ def _names_cluster_data(text: str, start: int) -> bool:
         else:
             folded = unicodedata.normalize("NFKD", ch).casefold()
         for letter in folded:
-            if letter in "-_.:\u00b7\u2027\u30fb" or unicodedata.category(letter)[0] == "M":  # and accents
+            if letter in _SEPARATORS or unicodedata.category(letter)[0] == "M":  # and accents
                 continue
             if letter not in expected:
                 return False
@@ -80,6 +83,22 @@ def _names_cluster_data(text: str, start: int) -> bool:
             if not expected:
                 return True
     return False
+
+
+def _break_closings(text: str) -> str:
+    """`</` becomes `<\\/`, whatever invisible characters or combining marks sit between them."""
+    pieces: list[str] = []
+    pos = 0
+    for match in _ANGLE.finditer(text):
+        i = match.end()
+        while i < len(text) and (
+            _INVISIBLE.match(text[i]) or (not text[i].isascii() and unicodedata.category(text[i])[0] == "M")
+        ):
+            i += 1
+        if i < len(text) and text[i] in _SLASH:
+            pieces += [text[pos:i], "\\"]
+            pos = i
+    return "".join(pieces) + text[pos:] if pieces else text
 
 
 def _break_opening(match: re.Match[str]) -> str:
@@ -91,6 +110,5 @@ def inert(text: str) -> str:
     `cluster-data` tag broken the same way (`<cluster-data` becomes `<\\cluster-data`), and C0/C1 control
     characters but tab and newline shown as escapes (`\\x1b`). Anything else is kept as it is, so JSON,
     YAML, tables and other tags read the same; applying it twice changes nothing more."""
-    broken = _CLOSING.sub(lambda m: f"{m[1]}\\{m[2]}", text)
-    broken = _OPENING.sub(_break_opening, broken)
+    broken = _OPENING.sub(_break_opening, _break_closings(text))
     return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", broken)
