@@ -90,7 +90,7 @@ class Kubectl:
             return CommandResult(
                 argv=list(argv),
                 exit_code=-1,
-                stdout=cap(out, limit)[0],
+                stdout=cap(redact_plain(out) if redact else out, limit)[0],  # partial output: the same redaction
                 stderr=f"timed out after {timeout or self.timeout:.0f}s",
                 duration_seconds=time.monotonic() - started,
                 timed_out=True,
