@@ -102,7 +102,7 @@ def _mask_basic(match: re.Match[str]) -> str:
 # at a prompt and the next word is a database). Elsewhere `-p` is a patch, a port or `mkdir -p`, and stays.
 _MYSQL_CLIENT = (
     r"(?i:mysql(?:dump|admin|import|check|show|slap|pump|binlog|sh|_upgrade)?"
-    r"|mariadb(?:-(?:dump|admin|import|check|show|slap|binlog|upgrade))?)(?i:\.exe)?"
+    r"|mariadb(?:-(?:dump|admin|import|check|show|slap|binlog|upgrade))?|mycli)(?i:\.exe)?"
 )
 # /usr/bin/mysql, ./mysql, C:/mysql/bin/mysql.exe, C:\mysql\bin\mysql.exe; not deploy/mysql
 _MYSQL_PATH = r"(?:(?:[A-Za-z]:)?\.{0,2}[/\\](?:[\w.\-]+[/\\])*)?"

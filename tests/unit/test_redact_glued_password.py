@@ -29,6 +29,7 @@ GLUED = [
     ("mysqlcheck -pcheckpw --all-databases", "checkpw"),
     ("/usr/bin/mysql -uroot -pabspath", "abspath"),
     ("mysql -uroot -p123456", "123456"),  # digits only, the classic
+    ("mycli -h db -u app -pmyclipw shop", "myclipw"),
     ("mysql -uroot -p=eqpw", "eqpw"),
     ("mysql -uroot -psec;ret", "sec;ret"),
     ("2026-01-01T00:00:00Z running: mysql -h db -uapp -papp-pw -e 'select 1'", "app-pw"),
