@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import gzip
 import heapq
 import io
 import json
@@ -30,14 +29,14 @@ import string
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
 from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
-from operate_mcp.records.archive import archive_lines
+from operate_mcp.records.archive import archive_lines, day_start, retention_cutoff
 from operate_mcp.records.archive import write_archive as _write_archive
 from operate_mcp.records.category import step_group
 from operate_mcp.records.models import FAILURE_STATUSES, ExecutionRecord, RecordError, RecordNotFound, RunStatus
@@ -586,7 +585,7 @@ def _backfill_3(db: sqlite3.Connection, data_dir: Path) -> None:
             continue
         try:
             archived = read_archive(path)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecordError) as exc:
             logger.warning("daily aggregates: skipped the unreadable archive %s (%s)", path, exc)
             continue
         newest = max(newest or day, day)
@@ -594,7 +593,7 @@ def _backfill_3(db: sqlite3.Connection, data_dir: Path) -> None:
             if db.execute("SELECT 1 FROM runs WHERE id = ?", (record.id,)).fetchone() is None:
                 _add_daily(db, _contribution(record, _facts(record)), 1)
     if newest is not None:  # every run before the day after the newest archive had been pruned
-        _set_pruned_before(db, _day_start(newest + timedelta(days=1)))
+        _set_pruned_before(db, day_start(newest + timedelta(days=1)))
 
 
 def _set_pruned_before(db: sqlite3.Connection, cutoff: datetime) -> None:
@@ -631,12 +630,37 @@ _BACKFILL: dict[int, Callable[[sqlite3.Connection, Path], None]] = {3: _backfill
 
 def read_archive(path: Path) -> list[ExecutionRecord]:
     """The records in one archive file (gzip-compressed JSONL, one record per line)."""
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        return [ExecutionRecord.model_validate_json(line) for line in fh if line.strip()]
+    return [ExecutionRecord.model_validate_json(line) for line in archive_lines(path).values()]
 
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=UTC)
+def _runs_archive(data_dir: Path, day: date) -> Path:
+    """The archive file of the runs that started on `day` (UTC)."""
+    return data_dir / ARCHIVE_DIR / f"runs-{day.isoformat()}.jsonl.gz"
+
+
+def _pruned_before(db: sqlite3.Connection) -> datetime | None:
+    row = db.execute("SELECT value FROM store_meta WHERE key = 'pruned_before'").fetchone()
+    return None if row is None else datetime.fromtimestamp(float(str(row[0])), UTC)
+
+
+class _Archived:
+    """The versions retention archived, for one save transaction: a run saved again (an import of the archive,
+    a late update) takes its archived share of the daily aggregates back. Only runs that started before the
+    last retention cutoff can be there; each day's file is read once."""
+
+    def __init__(self, data_dir: Path, pruned_before: datetime | None) -> None:
+        self.data_dir = data_dir
+        self.pruned_before = pruned_before
+        self._days: dict[date, dict[str, str]] = {}
+
+    def version_of(self, record: ExecutionRecord) -> ExecutionRecord | None:
+        if self.pruned_before is None or record.started_at.timestamp() >= self.pruned_before.timestamp():
+            return None
+        day = record.started_at.astimezone(UTC).date()
+        if day not in self._days:
+            self._days[day] = archive_lines(_runs_archive(self.data_dir, day))
+        line = self._days[day].get(record.id)
+        return None if line is None else ExecutionRecord.model_validate_json(line)
 
 
 class RecordStore:
@@ -697,19 +721,20 @@ class RecordStore:
     def save_many(self, records: Iterable[ExecutionRecord]) -> int:
         """Save several records in one transaction (imports, benchmarks); returns how many."""
         count = 0
-        archives: dict[Path, dict[str, str]] = {}
         with self._transaction() as db:
+            archived = _Archived(self.data_dir, _pruned_before(db))
             for record in records:
-                self._write(db, record, archives)
+                self._write(db, record, archived)
                 count += 1
         return count
 
-    def _write(self, db: sqlite3.Connection, record: ExecutionRecord, archives: dict[Path, dict[str, str]]) -> None:
+    @staticmethod
+    def _write(db: sqlite3.Connection, record: ExecutionRecord, archived: _Archived) -> None:
         facts = _facts(record)
         old = db.execute(_OLD_ROW, (record.id,)).fetchone()
         if old is not None:  # saved before (running, then finished): take back its share of the aggregates
             _add_daily(db, _stored_contribution(db, old), -1)
-        elif (pruned := self._archived(db, record, archives)) is not None:
+        elif (pruned := archived.version_of(record)) is not None:
             # pruned earlier: the aggregates kept its share when retention deleted it; take that share back
             _add_daily(db, _contribution(pruned, _facts(pruned)), -1)
         seq: int = db.execute(
@@ -754,21 +779,6 @@ class RecordStore:
             (seq, *_fts_columns(record)),
         )
         _add_daily(db, _contribution(record, facts), 1)
-
-    def _archived(
-        self, db: sqlite3.Connection, record: ExecutionRecord, archives: dict[Path, dict[str, str]]
-    ) -> ExecutionRecord | None:
-        """The version retention archived of a run saved again (an import of the archive, a late update), if any.
-        Only runs that started before the last retention cutoff can be there; each day's file is read once per
-        transaction."""
-        row = db.execute("SELECT value FROM store_meta WHERE key = 'pruned_before'").fetchone()
-        if row is None or record.started_at.timestamp() >= float(str(row[0])):
-            return None
-        path = self.data_dir / ARCHIVE_DIR / f"runs-{record.started_at.astimezone(UTC).date().isoformat()}.jsonl.gz"
-        if path not in archives:
-            archives[path] = archive_lines(path)
-        line = archives[path].get(record.id)
-        return None if line is None else ExecutionRecord.model_validate_json(line)
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -929,8 +939,8 @@ class RecordStore:
 
     def pruned_before(self) -> datetime | None:
         """The latest retention cutoff that deleted runs: records before it are only in the archive."""
-        rows = self._read("SELECT value FROM store_meta WHERE key = 'pruned_before'")
-        return datetime.fromtimestamp(float(str(rows[0][0])), UTC) if rows else None
+        with self._lock:
+            return _pruned_before(self._db)
 
     @staticmethod
     def _daily_params(
@@ -980,9 +990,7 @@ class RecordStore:
         days = self.retention_days if days is None else days
         if days < 0:
             raise RecordError(f"retention days must be 0 or more, not {days}")
-        today = (now or datetime.now(UTC)).astimezone(UTC).date()
-        cutoff = _day_start(today - timedelta(days=days))
-        archive_dir = self.data_dir / ARCHIVE_DIR
+        cutoff = retention_cutoff(days, now)
         files: list[Path] = []
         archived = deleted = 0
         while True:
@@ -990,15 +998,15 @@ class RecordStore:
             if oldest[0][0] is None:
                 break
             day = datetime.fromtimestamp(float(str(oldest[0][0])), UTC).date()
-            end = min(_day_start(day + timedelta(days=1)), cutoff)
+            end = min(day_start(day + timedelta(days=1)), cutoff)
             with self._transaction() as db:
                 rows = db.execute(
                     "SELECT runs.seq, r.record FROM runs JOIN run_records AS r ON r.seq = runs.seq"
                     " WHERE runs.started_at < ? ORDER BY runs.started_at, runs.seq",
                     (end.timestamp(),),
                 ).fetchall()
-                archive_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-                path = archive_dir / f"runs-{day.isoformat()}.jsonl.gz"
+                path = _runs_archive(self.data_dir, day)
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 _write_archive(path, [str(r[1]) for r in rows])
                 for seq, _ in rows:
                     db.execute("DELETE FROM runs WHERE seq = ?", (seq,))
