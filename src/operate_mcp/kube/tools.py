@@ -775,6 +775,16 @@ def wrap_untrusted(source: str, text: str) -> str:
     return f'<cluster-data source="{source}" trust="untrusted">\n{safe}\n</cluster-data>'
 
 
+_WRAPPED = re.compile(r'<cluster-data source="[A-Za-z]+" trust="untrusted">\n(.*)\n</cluster-data>', re.DOTALL)
+
+
+def unwrap_untrusted(text: str) -> str:
+    """The data inside `wrap_untrusted`'s block (inert already: nothing inside could end it early), for a
+    reader that marks it untrusted another way; text not in that form comes back as it is."""
+    wrapped = _WRAPPED.fullmatch(text)
+    return wrapped[1] if wrapped else text
+
+
 def _strip_object(obj: Any) -> Any:
     """Drop noise and every Secret value (names and keys stay) from a decoded kubectl object."""
     if isinstance(obj, dict):

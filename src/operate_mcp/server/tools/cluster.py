@@ -10,7 +10,6 @@ the text block holds the redacted, capped text, made inert, without the JSON env
 untrusted data instead. The structured content keeps the whole `ToolResult` for programs.
 """
 
-import re
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -30,6 +29,7 @@ from operate_mcp.kube.tools import (
     ToolInputError,
     ToolResult,
     TopArgs,
+    unwrap_untrusted,
 )
 from operate_mcp.model.command import shell_quote
 from operate_mcp.server.app import App
@@ -54,14 +54,11 @@ NARROW = {
 }
 """How to narrow each tool's query, for the last line of a cut answer."""
 
-_WRAPPED = re.compile(r'<cluster-data source="[A-Za-z]+" trust="untrusted">\n(.*)\n</cluster-data>', re.DOTALL)
-
 
 def data_text(name: str, result: ToolResult) -> str:
     """The text block: the data inside `wrap_untrusted`'s block, inert again (idempotent: whatever reaches the
     model can close no tag and carries no raw control character), and, if it was cut, how to narrow the query."""
-    wrapped = _WRAPPED.fullmatch(result.text)
-    text = inert(wrapped[1] if wrapped else result.text) or "[no output]"
+    text = inert(unwrap_untrusted(result.text)) or "[no output]"
     if result.truncated:
         text = f"{text.rstrip()}\n[cut at the size cap: narrow with {NARROW[name]}]"
     return text
