@@ -73,6 +73,11 @@ class Kubectl:
     ) -> CommandResult:
         real = [self.binary, *argv[1:]]
         limit = output_cap or self.output_cap
+
+        def shown(text: str) -> tuple[str, bool]:
+            """Output as every caller gets it, whole or partial (a timeout): redacted unless asked not to be, capped."""
+            return cap(redact_plain(text) if redact else text, limit)
+
         started = time.monotonic()
         try:
             proc = subprocess.run(
@@ -90,7 +95,7 @@ class Kubectl:
             return CommandResult(
                 argv=list(argv),
                 exit_code=-1,
-                stdout=cap(redact_plain(out) if redact else out, limit)[0],  # partial output: the same redaction
+                stdout=shown(out)[0],
                 stderr=f"timed out after {timeout or self.timeout:.0f}s",
                 duration_seconds=time.monotonic() - started,
                 timed_out=True,
@@ -103,8 +108,8 @@ class Kubectl:
                 stderr=f"kubectl binary not found at {self.binary!r} ({exc.strerror}); set OPERATE_MCP_KUBECTL",
                 duration_seconds=time.monotonic() - started,
             )
-        stdout, cut_out = cap(redact_plain(proc.stdout) if redact else proc.stdout, limit)
-        stderr, cut_err = cap(redact_plain(proc.stderr) if redact else proc.stderr, limit)
+        stdout, cut_out = shown(proc.stdout)
+        stderr, cut_err = shown(proc.stderr)
         return CommandResult(
             argv=list(argv),
             exit_code=proc.returncode,
