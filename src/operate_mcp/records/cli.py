@@ -16,7 +16,7 @@ from operate_mcp.config import add_data_dir_option, settings_for
 from operate_mcp.errors import OperateError
 from operate_mcp.records.anomaly_store import AnomalyRetentionResult, AnomalyStore
 from operate_mcp.records.context_view import log_analysis_lines, snapshot_lines
-from operate_mcp.records.metrics import Metrics, compute_metrics, today
+from operate_mcp.records.metrics import CategoryMetrics, IntentMetrics, Metrics, compute_metrics, today
 from operate_mcp.records.models import ExecutionRecord, RunStatus
 from operate_mcp.records.query import QuerySyntaxError
 from operate_mcp.records.store import MAX_PER_PAGE, RecordStore, SearchPage
@@ -309,6 +309,15 @@ def _secs(value: float | None) -> str:
     return "-" if value is None else human_duration(value)
 
 
+def _figures_table(label: str, rows: list[tuple[str, CategoryMetrics | IntentMetrics]]) -> Table:
+    """One row of figures per category or intent: the two breakdowns share their columns."""
+    table = Table(label, "total", "ok", "failed", "rolled back", "success", "avg", "p95", box=None)
+    for name, f in rows:
+        table.add_row(Text(name), str(f.total), str(f.succeeded), str(f.failed), str(f.rolled_back),
+                      _pct(f.success_rate), _secs(f.avg_duration_seconds), _secs(f.p95_duration_seconds))
+    return table
+
+
 def _print_metrics(m: Metrics) -> None:
     console = _console()
     window = f"{m.start:%Y-%m-%d} .. " if m.start else "all time .. "
@@ -323,17 +332,9 @@ def _print_metrics(m: Metrics) -> None:
                   f"; success rate {_pct(m.success_rate)}")
     console.print(f"  duration: avg {_secs(m.avg_duration_seconds)}, p95 {_secs(m.p95_duration_seconds)}")
     if m.by_category:
-        table = Table("category", "total", "ok", "failed", "rolled back", "success", "avg", "p95", box=None)
-        for c in m.by_category:
-            table.add_row(Text(c.category), str(c.total), str(c.succeeded), str(c.failed), str(c.rolled_back),
-                          _pct(c.success_rate), _secs(c.avg_duration_seconds), _secs(c.p95_duration_seconds))
-        console.print(table)
+        console.print(_figures_table("category", [(c.category, c) for c in m.by_category]))
     if m.by_intent:
-        table = Table("intent", "total", "ok", "failed", "rolled back", "success", "avg", "p95", box=None)
-        for i in m.by_intent:
-            table.add_row(Text(i.intent), str(i.total), str(i.succeeded), str(i.failed), str(i.rolled_back),
-                          _pct(i.success_rate), _secs(i.avg_duration_seconds), _secs(i.p95_duration_seconds))
-        console.print(table)
+        console.print(_figures_table("intent", [(i.intent, i) for i in m.by_intent]))
     if m.failing_steps:
         console.print(Text("steps that fail most:", style="dim"))
         for s in m.failing_steps:
